@@ -1,0 +1,123 @@
+// Command sibling-run runs a build in a sibling container on the Docker engine
+// whose socket it is given, streams the build's output, and exits with the
+// build's exit code. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/rs/zerolog"
+
+	"sibling-run/runner"
+)
+
+// cli is the whole command line. Running a build is the default command, so
+// `sibling-run --image IMAGE make` needs no subcommand word.
+type cli struct {
+	Run     runCmd     `cmd:"" default:"withargs" help:"Run a build in a sibling container (the default command)."`
+	Reap    reapCmd    `cmd:"" help:"Remove siblings whose sibling-run process is gone."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+
+	Host      string `short:"H" env:"DOCKER_HOST" help:"Docker engine to use, as in DOCKER_HOST (unix:///var/run/docker.sock, tcp://HOST:2376)." placeholder:"URL"`
+	LogLevel  string `default:"info" enum:"debug,info,warn,error" env:"SIBLING_RUN_LOG_LEVEL" help:"Least severe of sibling-run's own messages to print: ${enum}."`
+	LogFormat string `default:"console" enum:"console,json" env:"SIBLING_RUN_LOG_FORMAT" help:"Format of sibling-run's own messages on stderr: ${enum}."`
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run parses args, runs the chosen command and returns the process exit code.
+func run(args []string) int {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("sibling-run"),
+		kong.Description("Run a build in a sibling container on the Docker engine, as a Bamboo script task or on a laptop."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Exit(func(code int) { panic(exitNow(code)) }),
+	)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sibling-run: %v\n", err)
+		return runner.ExitToolFailure
+	}
+	kctx, code, done := parse(parser, args)
+	if done {
+		return code
+	}
+	log := newLogger(c.LogLevel, c.LogFormat)
+
+	// The first SIGINT or SIGTERM cancels the run with the signal as its cause;
+	// the runner forwards it to the build and cleans up before we exit.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		sig := <-signals
+		log.Debug().Str("signal", sig.String()).Msg("signal received")
+		cancel(runner.Interrupted(sig))
+		for sig := range signals {
+			log.Warn().Str("signal", sig.String()).Msg("already stopping the build")
+		}
+	}()
+
+	g := &globals{Ctx: ctx, Host: c.Host, Log: log}
+	if err := kctx.Run(g); err != nil {
+		log.Error().Msg(err.Error())
+		return exitCode(err)
+	}
+	return g.ExitCode
+}
+
+// globals is what every command's Run gets: the context that signals cancel,
+// the engine's address and the logger. A command sets ExitCode to end the
+// process with a code that is not a failure of sibling-run (the build's own).
+type globals struct {
+	Ctx      context.Context
+	Host     string
+	Log      zerolog.Logger
+	ExitCode int
+}
+
+// exitNow carries an exit code out of kong (for --help) through a panic that
+// parse recovers, so that deferred cleanup still runs.
+type exitNow int
+
+// parse runs kong's parser; done reports that the process should exit with
+// code now (help was shown, or the command line is wrong).
+func parse(parser *kong.Kong, args []string) (kctx *kong.Context, code int, done bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(exitNow)
+			if !ok {
+				panic(r)
+			}
+			kctx, code, done = nil, int(c), true
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sibling-run: %v; see sibling-run --help\n", err)
+		return nil, runner.ExitToolFailure, true
+	}
+	return kctx, 0, false
+}
+
+// exitCode maps an error to the process's exit code: the code an error
+// carries (runner.ExitError, runner.InterruptError), else 125, docker run's
+// code for a failure of the tool itself.
+func exitCode(err error) int {
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
+	return runner.ExitToolFailure
+}

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"sibling-run/runner"
+)
+
+// reapCmd removes siblings left behind by a sibling-run that was killed with
+// SIGKILL or lost with its agent.
+type reapCmd struct {
+	DryRun bool `env:"SIBLING_RUN_DRY_RUN" help:"Only print what would be removed."`
+}
+
+func (r *reapCmd) Run(g *globals) error {
+	api, err := runner.Connect(g.Ctx, g.Host)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	reaped, err := runner.Reap(g.Ctx, api, r.DryRun, g.Log)
+	verb := "removed"
+	if r.DryRun {
+		verb = "would remove"
+	}
+	for _, s := range reaped {
+		fmt.Fprintf(os.Stdout, "%s %.12s %s (owner %s", verb, s.ID, s.Name, s.Owner)
+		if s.BuildKey != "" {
+			fmt.Fprintf(os.Stdout, ", build %s", s.BuildKey)
+		}
+		fmt.Fprintln(os.Stdout, ")")
+	}
+	return err
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"sibling-run/runner"
+)
+
+// runCmd runs a build. Its flags read like docker run's; each also comes from
+// an environment variable, so a Bamboo plan variable can set it.
+type runCmd struct {
+	Image       string        `required:"" env:"SIBLING_RUN_IMAGE" help:"Image to run the build in." placeholder:"IMAGE"`
+	Workdir     string        `short:"w" env:"SIBLING_RUN_WORKDIR" help:"Working directory, seen by the build at the same path (default: $$bamboo_build_working_directory, else the current directory)." placeholder:"DIR"`
+	VolumesFrom []string      `env:"SIBLING_RUN_VOLUMES_FROM" help:"Take volumes from this container, the one that holds the working directory (repeatable; default: automatic, this container's own inside a container, a bind mount on a host)." placeholder:"NAME"`
+	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]"`
+	EnvFile     []string      `type:"path" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a file of NAME=VALUE lines (repeatable)." placeholder:"FILE"`
+	PassEnv     []string      `default:"bamboo_" env:"SIBLING_RUN_PASS_ENV" help:"Pass sibling-run's variables whose names start with this prefix (repeatable; an empty value passes none)." placeholder:"PREFIX"`
+	Pull        string        `default:"missing" enum:"missing,always,never" env:"SIBLING_RUN_PULL" help:"When to pull the image: ${enum} (pulling is not supported yet: an absent image is an error)."`
+	Entrypoint  *string       `env:"SIBLING_RUN_ENTRYPOINT" help:"Override the image's ENTRYPOINT; an empty value clears it." placeholder:"CMD"`
+	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: name or uid[:gid] (default: the image's)."`
+	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to (default: the engine's default bridge)."`
+	Memory      string        `short:"m" env:"SIBLING_RUN_MEMORY" help:"Memory limit, like 512m or 2g (default: none)." placeholder:"SIZE"`
+	CPUs        float64       `env:"SIBLING_RUN_CPUS" help:"Number of CPUs, like 1.5 (default: no limit)."`
+	Init        bool          `default:"true" negatable:"" env:"SIBLING_RUN_INIT" help:"Run an init process as PID 1, so the build gets signals and zombies are reaped (default on; --no-init to disable)."`
+	StopTimeout time.Duration `default:"10s" env:"SIBLING_RUN_STOP_TIMEOUT" help:"Time a stopped build gets to exit before it is killed."`
+	LogDriver   string        `default:"none" env:"SIBLING_RUN_LOG_DRIVER" help:"Engine log driver for the sibling; the default none skips the engine's copy of the output, which sibling-run streams itself."`
+	Label       []string      `short:"l" sep:"none" env:"SIBLING_RUN_LABEL" help:"Add a label to the sibling: KEY=VALUE (repeatable)." placeholder:"KEY=VALUE"`
+	DryRun      bool          `env:"SIBLING_RUN_DRY_RUN" help:"Print the sibling's spec as JSON and create nothing."`
+	Keep        bool          `env:"SIBLING_RUN_KEEP" help:"Leave the sibling after the build for inspection and print its id; reap leaves it too."`
+	Interactive bool          `short:"i" env:"SIBLING_RUN_INTERACTIVE" help:"Keep stdin open and forward it to the build."`
+	TTY         bool          `short:"t" env:"SIBLING_RUN_TTY" help:"Give the build a terminal."`
+
+	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments to run (default: the image's CMD); everything after the first word belongs to the build." placeholder:"COMMAND [ARG...]"`
+}
+
+func (r *runCmd) Run(g *globals) error {
+	api, err := runner.Connect(g.Ctx, g.Host)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+
+	workdir := r.Workdir
+	if workdir == "" {
+		workdir = os.Getenv("bamboo_build_working_directory")
+	}
+	if workdir == "" {
+		workdir, _ = os.Getwd()
+	}
+	res, err := runner.Run(g.Ctx, api, runner.Config{
+		Image:       r.Image,
+		Command:     r.Command,
+		Entrypoint:  r.Entrypoint,
+		Workdir:     workdir,
+		VolumesFrom: r.VolumesFrom,
+		Env:         r.Env,
+		EnvFiles:    r.EnvFile,
+		PassEnv:     r.PassEnv,
+		Environ:     os.Environ(),
+		BuildKey:    os.Getenv("bamboo_buildResultKey"),
+		Labels:      r.Label,
+		User:        r.User,
+		Network:     r.Network,
+		Memory:      r.Memory,
+		CPUs:        r.CPUs,
+		Init:        r.Init,
+		StopTimeout: r.StopTimeout,
+		LogDriver:   r.LogDriver,
+		Pull:        runner.PullPolicy(r.Pull),
+		Keep:        r.Keep,
+		Interactive: r.Interactive,
+		TTY:         r.TTY,
+		DryRun:      r.DryRun,
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		Log:         g.Log,
+	})
+	g.ExitCode = res.ExitCode
+	return err
+}

@@ -1,0 +1,59 @@
+package runner
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/rs/zerolog"
+)
+
+// removeTimeout bounds removing a sibling, so that an engine that stopped
+// answering cannot keep sibling-run from exiting.
+const removeTimeout = 30 * time.Second
+
+// detached returns a context for cleanup: it outlives the caller's
+// cancellation (a SIGTERM must not stop the removal it triggers) but not the
+// given timeout.
+func detached(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+}
+
+// stopSibling stops a running sibling in stages: it sends sig, gives the build
+// grace to exit, then kills it. exited is closed when the sibling has exited.
+// Each stage is one log line.
+func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall.Signal, grace time.Duration, exited <-chan struct{}, log zerolog.Logger) {
+	log.Warn().Str("signal", signalName(sig)).Stringer("grace", grace).Msg("stopping the build")
+	if err := api.ContainerKill(ctx, id, signalName(sig)); err != nil && !cerrdefs.IsNotFound(err) {
+		log.Debug().Err(err).Msg("signalling the sibling failed; killing it")
+		grace = 0
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-exited:
+		return
+	case <-timer.C:
+	}
+	log.Warn().Stringer("after", grace).Msg("the build is still running; killing it")
+	if err := api.ContainerKill(ctx, id, "SIGKILL"); err != nil && !cerrdefs.IsNotFound(err) {
+		log.Error().Err(err).Msg("killing the sibling failed")
+	}
+}
+
+// removeSibling removes the sibling, running or not, with its anonymous
+// volumes. Volumes it shares through --volumes-from stay: the engine keeps a
+// volume that another container still uses.
+func removeSibling(ctx context.Context, api *client.Client, id string, log zerolog.Logger) {
+	ctx, cancel := detached(ctx, removeTimeout)
+	defer cancel()
+	err := api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		log.Error().Err(err).Msg("removing the sibling failed; run `sibling-run reap` once the engine answers")
+		return
+	}
+	log.Debug().Msg("removed the sibling")
+}

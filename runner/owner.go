@@ -1,0 +1,117 @@
+package runner
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Labels that sibling-run puts on every container it creates. Reaping finds
+// siblings by them, so no other state is needed to clean up after a crash.
+const (
+	labelPrefix     = "sibling-run."
+	LabelManaged    = labelPrefix + "managed"     // "true" on everything sibling-run creates
+	LabelOwner      = labelPrefix + "owner"       // "container:<id>" or "host:<hostname>"
+	LabelOwnerPID   = labelPrefix + "owner.pid"   // pid of the sibling-run process, in its namespace
+	LabelOwnerStart = labelPrefix + "owner.start" // that process's start time, in clock ticks since boot
+	LabelOwnerBoot  = labelPrefix + "owner.boot"  // the kernel's boot id, so a reboot orphans everything
+	LabelBuildKey   = labelPrefix + "build-key"   // bamboo_buildResultKey, when set
+	LabelKeep       = labelPrefix + "keep"        // "true" for --keep: reap leaves it alone
+)
+
+// owner identifies one sibling-run process: where it runs and which process it
+// is. PID and start time together survive pid reuse.
+type owner struct {
+	ID    string // "container:<id>" or "host:<hostname>"
+	PID   int
+	Start string
+	Boot  string
+}
+
+// currentOwner describes this process. selfID is the container it runs in, or "".
+func currentOwner(selfID string) owner {
+	o := owner{PID: os.Getpid(), Start: processStartTime(os.Getpid()), Boot: bootID()}
+	if selfID != "" {
+		o.ID = "container:" + selfID
+	} else {
+		host, _ := os.Hostname()
+		o.ID = "host:" + host
+	}
+	return o
+}
+
+func (o owner) labels() map[string]string {
+	return map[string]string{
+		LabelManaged:    "true",
+		LabelOwner:      o.ID,
+		LabelOwnerPID:   strconv.Itoa(o.PID),
+		LabelOwnerStart: o.Start,
+		LabelOwnerBoot:  o.Boot,
+	}
+}
+
+func ownerFromLabels(labels map[string]string) owner {
+	pid, _ := strconv.Atoi(labels[LabelOwnerPID])
+	return owner{
+		ID:    labels[LabelOwner],
+		PID:   pid,
+		Start: labels[LabelOwnerStart],
+		Boot:  labels[LabelOwnerBoot],
+	}
+}
+
+func (o owner) String() string {
+	return fmt.Sprintf("%s pid %d", o.ID, o.PID)
+}
+
+// stillRuns reports whether the process o names is still running. It must only
+// be asked of owners that share this process's pid namespace (same owner ID).
+// When in doubt, it says yes: reaping a live build is worse than keeping an orphan.
+func (o owner) stillRuns() bool {
+	if o.Boot != "" && o.Boot != bootID() {
+		return false
+	}
+	if o.PID <= 0 {
+		return true
+	}
+	start := processStartTime(o.PID)
+	if start == "" {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", o.PID))
+		return !os.IsNotExist(err)
+	}
+	return o.Start == "" || start == o.Start
+}
+
+// processStartTime returns field 22 of /proc/<pid>/stat: when the process
+// started, in clock ticks after boot. "" if the process is gone.
+func processStartTime(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	return startTimeFromStat(string(data))
+}
+
+// startTimeFromStat parses a /proc/<pid>/stat line. The command name (field 2)
+// may contain spaces and parentheses, so fields are counted after its last ')'.
+func startTimeFromStat(stat string) string {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(stat[i+1:])
+	// fields[0] is field 3 (state); start time is field 22.
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
+}
+
+func bootID() string {
+	data, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}

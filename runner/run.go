@@ -1,0 +1,222 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/rs/zerolog"
+)
+
+// Result reports a build that ran to its end.
+type Result struct {
+	// ExitCode is the build's own exit code.
+	ExitCode int
+	// ContainerID is the sibling's id; with Keep, the sibling still exists.
+	ContainerID string
+}
+
+// Run runs cfg's build in a sibling container on the engine that api talks to
+// and returns the build's exit code.
+//
+// Everything that can be checked is checked before the sibling is created, so
+// bad input creates nothing. The sibling is attached and waited on before it
+// starts, and Run returns only after every byte of its output has been copied
+// to cfg.Stdout and cfg.Stderr. The sibling is removed on every path unless
+// cfg.Keep is set, even when ctx is cancelled: then the build is sent the
+// signal of ctx's cause (see Interrupted), killed after cfg.StopTimeout, and
+// Run returns that cause.
+//
+// A failure of sibling-run or the engine is returned as an error with an exit
+// code (ExitError: 125, or 126 and 127 when the command cannot be started).
+func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
+	workdir, err := resolveWorkdir(cfg.Workdir)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
+	env, err := buildEnv(cfg.Environ, cfg.PassEnv, cfg.EnvFiles, cfg.Env)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
+	selfID := selfContainerID()
+	share, err := shareWorkdir(ctx, api, workdir, cfg.VolumesFrom, selfID)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
+	me := currentOwner(selfID)
+	sp, err := buildSpec(cfg, env, share, me.labels())
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
+	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Str("share", share.mode()).
+		Strs("volumes_from", share.VolumesFrom).Strs("env", maskSecrets(env)).Msg("sibling spec")
+	if cfg.DryRun {
+		return Result{}, printSpec(cfg, sp)
+	}
+	if err := checkImage(ctx, api, cfg.Image, cfg.Pull); err != nil {
+		return Result{}, err
+	}
+
+	// Clearing this agent's orphans runs beside the build, not before it.
+	var reaping sync.WaitGroup
+	reaping.Add(1)
+	go func() {
+		defer reaping.Done()
+		reapCtx, cancel := detached(ctx, removeTimeout)
+		defer cancel()
+		reapOwnOrphans(reapCtx, api, me, cfg.Log)
+	}()
+	defer reaping.Wait()
+
+	return runSibling(ctx, api, cfg, sp)
+}
+
+// runSibling creates, attaches, starts, waits for and removes the sibling.
+func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (Result, error) {
+	// Engine calls from here on must finish even when ctx is cancelled: a
+	// create that completes after a SIGTERM still has to be removed.
+	lifecycle := context.WithoutCancel(ctx)
+	log := cfg.Log.With().Str("image", cfg.Image).Logger()
+
+	created, err := api.ContainerCreate(lifecycle, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
+	if err != nil {
+		return Result{}, toolFailure("creating container for %s: %w", cfg.Image, err)
+	}
+	id := created.ID
+	log = log.With().Str("container", id[:12]).Logger()
+	for _, w := range created.Warnings {
+		log.Warn().Msg(w)
+	}
+	if cfg.Keep {
+		defer log.Info().Str("id", id).Msg("kept the sibling for inspection; remove it with docker rm -f")
+	} else {
+		defer removeSibling(lifecycle, api, id, log)
+	}
+	if ctx.Err() != nil {
+		return Result{}, context.Cause(ctx)
+	}
+
+	att, err := attach(lifecycle, api, id, cfg.Interactive)
+	if err != nil {
+		return Result{}, toolFailure("attaching to the sibling for %s: %w", cfg.Image, err)
+	}
+	defer att.close()
+	waitC, waitErrC := api.ContainerWait(lifecycle, id, container.WaitConditionNextExit)
+
+	if cfg.Interactive && cfg.TTY {
+		restore, err := rawTerminal(cfg.Stdin)
+		if err != nil {
+			return Result{}, toolFailure("putting the terminal into raw mode: %w", err)
+		}
+		defer restore()
+	}
+	output := att.copyOutput(cfg.Stdout, cfg.Stderr, cfg.TTY)
+	if cfg.Interactive {
+		att.forwardInput(cfg.Stdin)
+	}
+
+	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
+	if err := api.ContainerStart(lifecycle, id, container.StartOptions{}); err != nil {
+		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
+	}
+	started := time.Now()
+	if cfg.TTY {
+		sizeCtx, stopSizing := context.WithCancel(lifecycle)
+		defer stopSizing()
+		followTerminalSize(sizeCtx, api, id, cfg.Stdout)
+	}
+
+	exited := make(chan struct{})
+	var status container.WaitResponse
+	var waitErr error
+	go func() {
+		defer close(exited)
+		select {
+		case status = <-waitC:
+		case waitErr = <-waitErrC:
+		}
+	}()
+
+	var interrupted error
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		interrupted = context.Cause(ctx)
+		stopSibling(lifecycle, api, id, stopSignal(interrupted), cfg.StopTimeout, exited, log)
+		<-exited
+	}
+	// The engine ends the stream once the sibling has exited and all its
+	// output is sent; reporting the exit before that would lose the last lines.
+	copyErr := <-output
+
+	if interrupted != nil {
+		return Result{}, interrupted
+	}
+	if waitErr != nil {
+		return Result{}, toolFailure("lost the engine while waiting for the build: %w; once the engine is back, run sibling-run reap", waitErr)
+	}
+	if status.Error != nil && status.Error.Message != "" {
+		return Result{}, toolFailure("waiting for the build: %s", status.Error.Message)
+	}
+	if copyErr != nil {
+		return Result{}, toolFailure("copying the build's output: %w", copyErr)
+	}
+
+	code := int(status.StatusCode)
+	if code == 128+int(syscall.SIGKILL) {
+		reportOOM(lifecycle, api, id, log)
+	}
+	log.Info().Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
+	return Result{ExitCode: code, ContainerID: id}, nil
+}
+
+// reportOOM tells whether a build that died of SIGKILL was killed for lack of
+// memory. Only such builds pay for the extra inspect.
+func reportOOM(ctx context.Context, api *client.Client, id string, log zerolog.Logger) {
+	info, err := api.ContainerInspect(ctx, id)
+	if err != nil || info.State == nil || !info.State.OOMKilled {
+		return
+	}
+	var limit int64
+	if info.HostConfig != nil {
+		limit = info.HostConfig.Memory
+	}
+	log.Error().Msg(oomMessage(limit))
+}
+
+// stopSignal is the signal to forward to the build for a run cancelled with
+// cause: the one sibling-run received, or SIGTERM.
+func stopSignal(cause error) syscall.Signal {
+	var interrupt *InterruptError
+	if errors.As(cause, &interrupt) {
+		return interrupt.Signal
+	}
+	return syscall.SIGTERM
+}
+
+func describeCommand(cfg Config) string {
+	if len(cfg.Command) == 0 {
+		return "the image's command"
+	}
+	return fmt.Sprintf("%q", strings.Join(cfg.Command, " "))
+}
+
+// printSpec writes the spec that --dry-run shows, with secrets masked.
+func printSpec(cfg Config, sp spec) error {
+	shown := *sp.Config
+	shown.Env = maskSecrets(sp.Config.Env)
+	sp.Config = &shown
+	enc := json.NewEncoder(cfg.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(sp); err != nil {
+		return toolFailure("printing the spec: %w", err)
+	}
+	return nil
+}

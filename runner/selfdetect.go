@@ -1,0 +1,73 @@
+package runner
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// A Docker container id is 64 lowercase hex digits; cgroup paths and the
+// engine's per-container files carry it in full.
+var (
+	cgroupContainerID    = regexp.MustCompile(`[0-9a-f]{64}`)
+	mountinfoContainerID = regexp.MustCompile(`/containers/([0-9a-f]{64})/(?:hostname|hosts|resolv\.conf)$`)
+)
+
+// selfContainerID returns the id of the container this process runs in, or ""
+// when it runs on a host. It tries /proc/self/cgroup first (cgroup v1, and v2
+// with the host's cgroup namespace) and then /proc/self/mountinfo, where the
+// engine's bind mounts of /etc/hostname and friends name the container even
+// inside a private cgroup namespace (the default on cgroup v2 hosts).
+func selfContainerID() string {
+	if f, err := os.Open("/proc/self/cgroup"); err == nil {
+		id := containerIDFromCgroup(f)
+		f.Close()
+		if id != "" {
+			return id
+		}
+	}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		defer f.Close()
+		return containerIDFromMountinfo(f)
+	}
+	return ""
+}
+
+// containerIDFromCgroup finds a container id in a /proc/self/cgroup listing:
+// lines of "hierarchy:controllers:path", where the path of a Docker container
+// ends in its id ("/docker/<id>", "/system.slice/docker-<id>.scope",
+// "/kubepods/.../<id>").
+func containerIDFromCgroup(r io.Reader) string {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		parts := strings.SplitN(s.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if ids := cgroupContainerID.FindAllString(parts[2], -1); len(ids) > 0 {
+			return ids[len(ids)-1]
+		}
+	}
+	return ""
+}
+
+// containerIDFromMountinfo finds a container id in a /proc/self/mountinfo
+// listing: the root of the mount at /etc/hostname (or /etc/hosts,
+// /etc/resolv.conf) is the engine's file ".../containers/<id>/hostname".
+func containerIDFromMountinfo(r io.Reader) string {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for s.Scan() {
+		// Fields: mount id, parent id, major:minor, root, mount point, ...
+		fields := strings.Fields(s.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		if m := mountinfoContainerID.FindStringSubmatch(fields[3]); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}

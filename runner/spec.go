@@ -1,0 +1,126 @@
+package runner
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-units"
+)
+
+// spec is everything the engine needs to create the sibling.
+type spec struct {
+	Name       string                    `json:"name"`
+	Config     *container.Config         `json:"config"`
+	HostConfig *container.HostConfig     `json:"hostConfig"`
+	Networking *network.NetworkingConfig `json:"networkingConfig"`
+}
+
+// buildSpec turns a Config, the build's environment, the way the working
+// directory is shared and the owner's labels into the engine's structures.
+// It talks to nobody, so every mistake in the flags is found before anything
+// is created.
+func buildSpec(cfg Config, env []string, share workdirShare, labels map[string]string) (spec, error) {
+	userLabels, err := parseLabels(cfg.Labels)
+	if err != nil {
+		return spec{}, err
+	}
+	for k, v := range userLabels {
+		labels[k] = v
+	}
+	if cfg.BuildKey != "" {
+		labels[LabelBuildKey] = cfg.BuildKey
+	}
+	if cfg.Keep {
+		labels[LabelKeep] = "true"
+	}
+
+	var memory int64
+	if cfg.Memory != "" {
+		if memory, err = units.RAMInBytes(cfg.Memory); err != nil || memory < 0 {
+			return spec{}, fmt.Errorf("--memory %q is not a size; use a number with an optional unit, like 512m or 2g", cfg.Memory)
+		}
+	}
+	if cfg.CPUs < 0 {
+		return spec{}, fmt.Errorf("--cpus %v is negative; use a number of CPUs like 1.5, or 0 for no limit", cfg.CPUs)
+	}
+
+	config := &container.Config{
+		Image:        cfg.Image,
+		Cmd:          cfg.Command,
+		Env:          env,
+		WorkingDir:   share.Workdir,
+		User:         cfg.User,
+		Labels:       labels,
+		Tty:          cfg.TTY,
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+	if cfg.Entrypoint != nil {
+		// An empty --entrypoint clears the image's, as with docker run.
+		config.Entrypoint = []string{*cfg.Entrypoint}
+	}
+	if cfg.Interactive {
+		config.AttachStdin = true
+		config.OpenStdin = true
+		config.StdinOnce = true
+	}
+
+	init := cfg.Init
+	host := &container.HostConfig{
+		VolumesFrom: share.VolumesFrom,
+		Init:        &init,
+		LogConfig:   container.LogConfig{Type: cfg.LogDriver},
+		NetworkMode: container.NetworkMode(cfg.Network),
+		Resources: container.Resources{
+			Memory:   memory,
+			NanoCPUs: int64(cfg.CPUs * 1e9),
+		},
+	}
+	if share.Bind != "" {
+		host.Binds = []string{share.Bind + ":" + share.Workdir}
+	}
+
+	return spec{
+		Name:       containerName(cfg.BuildKey),
+		Config:     config,
+		HostConfig: host,
+		Networking: &network.NetworkingConfig{},
+	}, nil
+}
+
+// parseLabels reads --label KEY=VALUE entries (KEY alone means an empty value).
+// The sibling-run. prefix is reserved: reaping trusts those labels.
+func parseLabels(entries []string) (map[string]string, error) {
+	labels := map[string]string{}
+	for _, entry := range entries {
+		key, value, _ := strings.Cut(entry, "=")
+		if key == "" {
+			return nil, fmt.Errorf("--label %q has no key; use KEY=VALUE", entry)
+		}
+		if strings.HasPrefix(key, labelPrefix) {
+			return nil, fmt.Errorf("--label %q uses the prefix %q, which sibling-run reserves for its own labels; choose another key", entry, labelPrefix)
+		}
+		labels[key] = value
+	}
+	return labels, nil
+}
+
+// Names the engine accepts: [a-zA-Z0-9][a-zA-Z0-9_.-]*.
+var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// containerName makes a readable, unique name, so `docker ps` shows which
+// build a sibling belongs to: sibling-run-PROJ-PLAN-JOB1-42-1a2b3c.
+func containerName(buildKey string) string {
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	name := "sibling-run-"
+	if key := strings.Trim(nameUnsafe.ReplaceAllString(buildKey, "-"), "-"); key != "" {
+		name += key + "-"
+	}
+	return name + hex.EncodeToString(suffix)
+}

@@ -1,0 +1,63 @@
+package runner
+
+import (
+	"context"
+	"io"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// attachment is the sibling's stdio, attached before the sibling starts so
+// that not one byte of its output is written before anyone listens.
+type attachment struct {
+	conn types.HijackedResponse
+}
+
+func attach(ctx context.Context, api *client.Client, id string, interactive bool) (*attachment, error) {
+	conn, err := api.ContainerAttach(ctx, id, container.AttachOptions{
+		Stream: true,
+		Stdin:  interactive,
+		Stdout: true,
+		Stderr: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &attachment{conn: conn}, nil
+}
+
+// copyOutput copies the sibling's output to stdout and stderr as it arrives,
+// until the engine ends the stream, which it does only after the sibling has
+// exited and every byte it wrote has been sent. The returned channel gets the
+// copy's error (nil at a clean end of stream) and is then closed. Writes go
+// straight to the writers, unbuffered, so the task log shows each chunk at once
+// and memory stays flat whatever the output's size.
+func (a *attachment) copyOutput(stdout, stderr io.Writer, tty bool) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		defer close(done)
+		var err error
+		if tty {
+			// A terminal merges both streams; the engine sends them raw.
+			_, err = io.Copy(stdout, a.conn.Reader)
+		} else {
+			_, err = stdcopy.StdCopy(stdout, stderr, a.conn.Reader)
+		}
+		done <- err
+	}()
+	return done
+}
+
+// forwardInput copies stdin to the sibling and closes its input at EOF, so a
+// build that reads its input to the end finishes.
+func (a *attachment) forwardInput(stdin io.Reader) {
+	go func() {
+		_, _ = io.Copy(a.conn.Conn, stdin)
+		_ = a.conn.CloseWrite()
+	}()
+}
+
+func (a *attachment) close() { a.conn.Close() }

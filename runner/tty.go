@@ -1,0 +1,59 @@
+package runner
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"golang.org/x/term"
+)
+
+// rawTerminal puts in into raw mode when it is a terminal, so keys such as
+// Ctrl-C reach the build's shell instead of signalling sibling-run, and
+// returns the function that restores it. Callers defer the restore so every
+// exit path leaves the user's terminal as it was.
+func rawTerminal(in io.Reader) (restore func(), err error) {
+	f, ok := in.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return func() {}, nil
+	}
+	state, err := term.MakeRaw(int(f.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = term.Restore(int(f.Fd()), state) }, nil
+}
+
+// followTerminalSize sizes the sibling's terminal to out's and resizes it on
+// every SIGWINCH until ctx ends. It does nothing when out is not a terminal.
+func followTerminalSize(ctx context.Context, api *client.Client, id string, out io.Writer) {
+	f, ok := out.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return
+	}
+	resize := func() {
+		width, height, err := term.GetSize(int(f.Fd()))
+		if err != nil || width == 0 || height == 0 {
+			return
+		}
+		_ = api.ContainerResize(ctx, id, container.ResizeOptions{Height: uint(height), Width: uint(width)})
+	}
+	resize()
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	go func() {
+		defer signal.Stop(winch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-winch:
+				resize()
+			}
+		}
+	}()
+}
