@@ -1,0 +1,325 @@
+package main
+
+// The integration tests talk to the real Docker engine: no mock stands in for
+// it, and a missing engine fails the suite instead of skipping it. No registry
+// is reachable, so TestMain builds every image it needs FROM scratch, from
+// Debian's busybox-static and the sibling-run binary it compiles, and removes
+// them again. Everything the tests create carries testLabel, and TestMain
+// fails the run if anything carrying it is left on the engine.
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+var (
+	api          *client.Client
+	runID        = randomHex(4)
+	testLabel    = "sibling-run-test.run=" + runID
+	binary       string // the sibling-run under test, built static
+	busyboxImage = "sibling-run-test/busybox:" + runID
+	agentImage   = "sibling-run-test/agent:" + runID // busybox plus sibling-run
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	ctx := context.Background()
+	var err error
+	api, err = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		_, err = api.Ping(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: these tests need a Docker engine (DOCKER_HOST or /var/run/docker.sock): %v\n", err)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "sibling-run-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	binary = filepath.Join(tmp, "sibling-run")
+	if err := setUp(ctx, binary); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: setting up:", err)
+		tearDown(ctx)
+		return 1
+	}
+	code := m.Run()
+	if left := tearDown(ctx); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the tests left containers behind (now removed): %s\n", strings.Join(left, ", "))
+		code = 1
+	}
+	return code
+}
+
+func setUp(ctx context.Context, binary string) error {
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building sibling-run: %v\n%s", err, out)
+	}
+	busybox := "/bin/busybox"
+	if _, err := os.Stat(busybox); err != nil {
+		return fmt.Errorf("no %s: install Debian's busybox-static (apt-get install busybox-static)", busybox)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(repoRoot(), "images", "busybox", "Dockerfile"))
+	if err != nil {
+		return err
+	}
+	if err := buildImage(ctx, busyboxImage, map[string][]byte{"Dockerfile": dockerfile}, map[string]string{"busybox": busybox}); err != nil {
+		return err
+	}
+	agent := fmt.Sprintf("FROM %s\nCOPY sibling-run /bin/sibling-run\n", busyboxImage)
+	return buildImage(ctx, agentImage, map[string][]byte{"Dockerfile": []byte(agent)}, map[string]string{"sibling-run": binary})
+}
+
+// tearDown removes what the tests made and returns the containers that were
+// still there: each one is a leak.
+func tearDown(ctx context.Context) []string {
+	var left []string
+	list, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel))})
+	if err != nil {
+		return []string{"(listing failed: " + err.Error() + ")"}
+	}
+	for _, c := range list {
+		left = append(left, strings.TrimPrefix(c.Names[0], "/"))
+		_ = api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	for _, tag := range []string{agentImage, busyboxImage} {
+		_, _ = api.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
+	}
+	return left
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// buildImage builds tag from a context of in-memory files and files copied
+// from disk, and fails with the builder's own error message.
+func buildImage(ctx context.Context, tag string, inline map[string][]byte, fromDisk map[string]string) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, data []byte, mode int64) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data))}); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	for name, data := range inline {
+		if err := add(name, data, 0o644); err != nil {
+			return err
+		}
+	}
+	for name, path := range fromDisk {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := add(name, data, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	resp, err := api.ImageBuild(ctx, &buf, build.ImageBuildOptions{
+		Tags: []string{tag}, Remove: true, ForceRemove: true,
+		Labels: map[string]string{"sibling-run-test.run": runID},
+	})
+	if err != nil {
+		return fmt.Errorf("building %s: %w", tag, err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var msg struct{ Error string }
+		if err := dec.Decode(&msg); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("building %s: %w", tag, err)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("building %s: %s", tag, msg.Error)
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// result is what one sibling-run process did.
+type result struct {
+	stdout, stderr string
+	code           int
+	took           time.Duration
+}
+
+// siblingRun runs the sibling-run binary in dir with args and returns what it
+// did. env is added to a minimal environment: PATH, HOME and DOCKER_HOST only,
+// so that nothing of the test's own environment leaks into a build unasked.
+func siblingRun(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := siblingRunCommand(dir, env, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode(), took: time.Since(start)}
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("running sibling-run: %v", err)
+	}
+	return r
+}
+
+func siblingRunCommand(dir string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	if host := os.Getenv("DOCKER_HOST"); host != "" {
+		cmd.Env = append(cmd.Env, "DOCKER_HOST="+host)
+	}
+	return cmd
+}
+
+// buildArgs are the flags every test build gets: the test image and the
+// label that the leak check looks for.
+func buildArgs(extra ...string) []string {
+	return append([]string{"--image", busyboxImage, "--label", testLabel}, extra...)
+}
+
+// containersWith lists the containers, running or not, that carry all labels.
+func containersWith(t *testing.T, labels ...string) []container.Summary {
+	t.Helper()
+	args := filters.NewArgs()
+	for _, l := range labels {
+		args.Add("label", l)
+	}
+	list, err := api.ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		t.Fatalf("listing containers: %v", err)
+	}
+	return list
+}
+
+// allContainerIDs is the engine's whole container list, to show that bad
+// input creates nothing at all.
+func allContainerIDs(t *testing.T) map[string]bool {
+	t.Helper()
+	list, err := api.ContainerList(context.Background(), container.ListOptions{All: true})
+	if err != nil {
+		t.Fatalf("listing containers: %v", err)
+	}
+	ids := map[string]bool{}
+	for _, c := range list {
+		ids[c.ID] = true
+	}
+	return ids
+}
+
+// startSiblingRun starts sibling-run in the background and returns once the
+// build has printed its first line, so the sibling surely runs.
+func startSiblingRun(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := siblingRunCommand(dir, nil, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	first := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		first <- line
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case line := <-first:
+		if line == "" {
+			t.Fatalf("sibling-run ended before the build printed anything; stderr:\n%s", stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the build printed nothing within 30s; stderr:\n%s", stderr.String())
+	}
+	return cmd, &stderr
+}
+
+// runContainer runs a helper container of the test's own (an agent, a data
+// container's first fill) to its end and returns its output and exit code.
+func runContainer(t *testing.T, config *container.Config, host *container.HostConfig) (string, int) {
+	t.Helper()
+	ctx := context.Background()
+	if config.Labels == nil {
+		config.Labels = map[string]string{}
+	}
+	config.Labels["sibling-run-test.run"] = runID
+	created, err := api.ContainerCreate(ctx, config, host, nil, nil, "")
+	if err != nil {
+		t.Fatalf("creating helper container: %v", err)
+	}
+	defer func() {
+		_ = api.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}()
+	waitC, errC := api.ContainerWait(ctx, created.ID, container.WaitConditionNextExit)
+	if err := api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		t.Fatalf("starting helper container: %v", err)
+	}
+	var code int
+	select {
+	case status := <-waitC:
+		code = int(status.StatusCode)
+	case err := <-errC:
+		t.Fatalf("waiting for helper container: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("helper container did not finish within 2 minutes")
+	}
+	logs, err := api.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		t.Fatalf("reading helper container's output: %v", err)
+	}
+	defer logs.Close()
+	var out bytes.Buffer
+	_, _ = stdcopy.StdCopy(&out, &out, logs)
+	return out.String(), code
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Bad input gets one line that names the problem, exit code 125, and creates
+// nothing on the engine.
+func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "bad.env", []byte("GOOD=1\nBAD NAME=2\n"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"unknown flag", []string{"--image", busyboxImage, "--no-such-flag", "true"}, "unknown flag --no-such-flag"},
+		{"missing image", []string{"true"}, "--image"},
+		{"absent image", []string{"--image", "sibling-run-test/absent:" + runID, "true"}, "is not on the engine"},
+		{"pull never, absent image", []string{"--image", "sibling-run-test/absent:" + runID, "--pull", "never", "true"}, "--pull never"},
+		{"bad pull policy", []string{"--image", busyboxImage, "--pull", "sometimes", "true"}, "--pull"},
+		{"missing workdir", []string{"--image", busyboxImage, "--workdir", dir + "/absent", "true"}, dir + "/absent does not exist"},
+		{"workdir is a file", []string{"--image", busyboxImage, "--workdir", dir + "/bad.env", "true"}, "not a directory"},
+		{"malformed -e", []string{"--image", busyboxImage, "-e", "=value", "true"}, "no variable name"},
+		{"malformed env file", []string{"--image", busyboxImage, "--env-file", dir + "/bad.env", "true"}, "line 2"},
+		{"missing env file", []string{"--image", busyboxImage, "--env-file", dir + "/absent.env", "true"}, "absent.env"},
+		{"bad memory", []string{"--image", busyboxImage, "--memory", "lots", "true"}, "--memory"},
+		{"bad duration", []string{"--image", busyboxImage, "--stop-timeout", "soon", "true"}, "--stop-timeout"},
+		{"reserved label", []string{"--image", busyboxImage, "--label", "sibling-run.owner=me", "true"}, "reserves"},
+		{"absent volumes-from", []string{"--image", busyboxImage, "--volumes-from", "sibling-run-test-absent-" + runID, "true"}, "no such container"},
+		{"unreachable engine", []string{"--host", "unix://" + dir + "/no.sock", "--image", busyboxImage, "true"}, "cannot reach the Docker engine"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := allContainerIDs(t)
+			r := siblingRun(t, dir, nil, tc.args...)
+			if r.code != 125 {
+				t.Errorf("exit code %d, want 125", r.code)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if len(lines) != 1 || !strings.Contains(r.stderr, tc.says) {
+				t.Errorf("stderr should be one line saying %q, got:\n%s", tc.says, r.stderr)
+			}
+			if strings.Contains(r.stderr, "goroutine ") || r.stdout != "" {
+				t.Errorf("unexpected output: stdout %q, stderr %q", r.stdout, r.stderr)
+			}
+			for id := range allContainerIDs(t) {
+				if !before[id] {
+					t.Errorf("container %.12s was created", id)
+				}
+			}
+		})
+	}
+}
+
+// An engine address where something accepts connections but never answers
+// must not hang a build: sibling-run gives up within seconds.
+func TestSilentEngineIsReportedWithinSeconds(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // held open, never answered
+		}
+	}()
+	r := siblingRun(t, t.TempDir(), []string{"DOCKER_HOST=tcp://" + silent.Addr().String()}, "--image", busyboxImage, "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "no answer within") {
+		t.Errorf("exit code %d, stderr %q; want 125 and a word that the engine did not answer", r.code, r.stderr)
+	}
+	if r.took > 15*time.Second {
+		t.Errorf("took %s to give up on a silent engine", r.took)
+	}
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+
+	"sibling-run/runner"
+)
+
+func TestBindModeSharesTheWorkdirAtItsOwnPath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in.txt"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := siblingRun(t, dir, nil, buildArgs("sh", "-c", "pwd; cat in.txt; echo from the build > out.txt")...)
+	if r.code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr:\n%s", r.code, r.stderr)
+	}
+	if want := dir + "\nfrom the host\n"; r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "out.txt"))
+	if err != nil || string(got) != "from the build\n" {
+		t.Errorf("out.txt written by the build: %q, %v; want %q", got, err, "from the build\n")
+	}
+}
+
+func TestWorkdirDefaultsToBambooWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	r := siblingRun(t, "/", []string{"bamboo_build_working_directory=" + dir}, buildArgs("pwd")...)
+	if r.code != 0 || r.stdout != dir+"\n" {
+		t.Errorf("pwd in the build: %q (exit %d), want %q; stderr:\n%s", r.stdout, r.code, dir+"\n", r.stderr)
+	}
+}
+
+func TestBothStreamsArriveByteForByteAfterAFastExit(t *testing.T) {
+	dir := t.TempDir()
+	out := randomBytes(t, 24<<20)
+	errOut := randomBytes(t, 3<<20)
+	writeFile(t, dir, "out.bin", out)
+	writeFile(t, dir, "err.bin", errOut)
+	// The build exits the instant it has written, with an unterminated last
+	// write on each stream: every byte must still arrive, on its own stream.
+	r := siblingRun(t, dir, nil, buildArgs("sh", "-c", "cat out.bin; cat err.bin >&2; printf tail; printf errtail >&2; exit 3")...)
+	if r.code != 3 {
+		t.Fatalf("exit code %d, want 3", r.code)
+	}
+	if want := string(out) + "tail"; r.stdout != want {
+		t.Errorf("stdout: got %d bytes, want %d; equal prefix %v", len(r.stdout), len(want), strings.HasPrefix(want, r.stdout))
+	}
+	// stderr also carries sibling-run's own lines, after the build's bytes
+	// start; the build's bytes must be there whole and in order.
+	if !strings.Contains(r.stderr, string(errOut)+"errtail") {
+		t.Errorf("stderr lacks the build's %d bytes intact (got %d bytes)", len(errOut)+7, len(r.stderr))
+	}
+}
+
+func TestExitCodesPassThrough(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"success", []string{"true"}, 0},
+		{"failure", []string{"sh", "-c", "exit 1"}, 1},
+		{"any code", []string{"sh", "-c", "exit 42"}, 42},
+		{"highest code", []string{"sh", "-c", "exit 255"}, 255},
+		{"killed by a signal", []string{"sh", "-c", "kill -TERM $$"}, 143},
+		{"command not found, with init", []string{"no-such-command"}, runner.ExitNotFound},
+		{"command not found, without init", []string{"--no-init", "no-such-command"}, runner.ExitNotFound},
+		{"cannot invoke, with init", []string{"/etc/passwd"}, runner.ExitCannotInvoke},
+		{"cannot invoke, without init", []string{"--no-init", "/etc/passwd"}, runner.ExitCannotInvoke},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := siblingRun(t, dir, nil, buildArgs(tc.args...)...)
+			if r.code != tc.want {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", r.code, tc.want, r.stderr)
+			}
+		})
+	}
+	if left := containersWith(t, testLabel); len(left) > 0 {
+		t.Errorf("%d siblings left after the runs", len(left))
+	}
+}
+
+func TestOutOfMemorySaysSoAndExits137(t *testing.T) {
+	r := siblingRun(t, t.TempDir(), nil, buildArgs("--memory", "16m", "sh", "-c", `x=$(head -c 200m /dev/zero | tr "\0" a); echo survived`)...)
+	if r.code != 137 {
+		t.Fatalf("exit code %d, want 137; stderr:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "ran out of memory") || !strings.Contains(r.stderr, "16MiB") {
+		t.Errorf("stderr does not say the build ran out of memory at 16MiB:\n%s", r.stderr)
+	}
+}
+
+func TestOnlyChosenVariablesReachTheBuild(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "vars.env", []byte("# a comment\nFROM_FILE=file value\nOVERRIDDEN=from file\n\nCOPIED_IN_FILE\n"))
+	env := []string{
+		"bamboo_planKey=PROJ-PLAN",
+		"bamboo_buildResultKey=PROJ-PLAN-JOB1-7",
+		"COPIED=copied value",
+		"COPIED_IN_FILE=via file",
+		"NOT_PASSED=leak",
+	}
+	r := siblingRun(t, dir, env, buildArgs("--env-file", "vars.env", "-e", "OVERRIDDEN=from flag", "-e", "COPIED", "-e", "WITH_COMMA=a,b", "-e", "UNSET_HERE", "env")...)
+	if r.code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", r.code, r.stderr)
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		got[line] = true
+	}
+	for _, want := range []string{
+		"bamboo_planKey=PROJ-PLAN", "bamboo_buildResultKey=PROJ-PLAN-JOB1-7", "FROM_FILE=file value",
+		"OVERRIDDEN=from flag", "COPIED=copied value", "COPIED_IN_FILE=via file", "WITH_COMMA=a,b",
+	} {
+		if !got[want] {
+			t.Errorf("build's environment lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, banned := range []string{"NOT_PASSED", "UNSET_HERE", "DOCKER_HOST", "OVERRIDDEN=from file"} {
+		if strings.Contains(r.stdout, banned) {
+			t.Errorf("build's environment has %q:\n%s", banned, r.stdout)
+		}
+	}
+}
+
+func TestDryRunPrintsTheSpecMaskedAndCreatesNothing(t *testing.T) {
+	before := allContainerIDs(t)
+	r := siblingRun(t, t.TempDir(), []string{"bamboo_deploy_password=hunter2", "bamboo_buildResultKey=PROJ-PLAN-9"},
+		buildArgs("--dry-run", "--memory", "1g", "make", "-j4")...)
+	if r.code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "hunter2") {
+		t.Errorf("dry run shows a secret's value:\n%s", r.stdout)
+	}
+	var spec struct {
+		Name   string
+		Config struct {
+			Cmd    []string
+			Env    []string
+			Labels map[string]string
+		}
+		HostConfig struct {
+			Memory    int64
+			LogConfig struct{ Type string }
+			Init      *bool
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &spec); err != nil {
+		t.Fatalf("dry run printed no JSON spec: %v\n%s", err, r.stdout)
+	}
+	if strings.Join(spec.Config.Cmd, " ") != "make -j4" || spec.HostConfig.Memory != 1<<30 ||
+		spec.HostConfig.LogConfig.Type != "none" || spec.HostConfig.Init == nil || !*spec.HostConfig.Init {
+		t.Errorf("spec does not match the flags: %+v", spec)
+	}
+	if spec.Config.Labels[runner.LabelBuildKey] != "PROJ-PLAN-9" || !strings.Contains(spec.Name, "PROJ-PLAN-9") {
+		t.Errorf("spec lacks the build key in its labels or name: %q %v", spec.Name, spec.Config.Labels)
+	}
+	if !contains(spec.Config.Env, "bamboo_deploy_password=********") {
+		t.Errorf("masked secret missing from the spec's env: %v", spec.Config.Env)
+	}
+	if after := allContainerIDs(t); len(after) > len(before) {
+		t.Errorf("dry run created containers")
+	}
+}
+
+func TestSecretsReachTheBuildButNotTheLog(t *testing.T) {
+	r := siblingRun(t, t.TempDir(), []string{"bamboo_deploy_password=hunter2"}, buildArgs("--log-level", "debug", "sh", "-c", "echo $bamboo_deploy_password")...)
+	if r.stdout != "hunter2\n" {
+		t.Errorf("the build got %q, want the real value", r.stdout)
+	}
+	if strings.Contains(r.stderr, "hunter2") || !strings.Contains(r.stderr, "bamboo_deploy_password=********") {
+		t.Errorf("sibling-run's debug log shows the secret, or no masked entry:\n%s", r.stderr)
+	}
+}
+
+func TestInteractiveForwardsStdin(t *testing.T) {
+	cmd := siblingRunCommand(t.TempDir(), nil, buildArgs("-i", "sh", "-c", "wc -l; cat")...)
+	cmd.Stdin = strings.NewReader("one\ntwo\nthree\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sibling-run -i: %v", err)
+	}
+	if strings.TrimSpace(string(out)) != "3" {
+		t.Errorf("build read %q from stdin, want a count of 3", out)
+	}
+}
+
+func TestTTYGivesTheBuildATerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatal("the tty test needs script(1) from util-linux")
+	}
+	// script(1) runs sibling-run on a pseudo-terminal, as a developer's shell would.
+	line := strings.Join(append([]string{binary}, buildArgs("-it", "sh", "-c", "'test -t 0 && test -t 1 && echo on-a-tty'")...), " ")
+	cmd := exec.Command(script, "-qec", line, "/dev/null")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("on-a-tty")) {
+		t.Errorf("sibling-run -it: %v\n%s", err, out)
+	}
+}
+
+func TestKeepLeavesTheSiblingWithItsLabels(t *testing.T) {
+	r := siblingRun(t, t.TempDir(), []string{"bamboo_buildResultKey=PROJ-KEEP-1"}, buildArgs("--keep", "true")...)
+	if r.code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", r.code, r.stderr)
+	}
+	kept := containersWith(t, testLabel, runner.LabelKeep+"=true")
+	if len(kept) != 1 {
+		t.Fatalf("%d kept siblings, want 1", len(kept))
+	}
+	defer api.ContainerRemove(context.Background(), kept[0].ID, container.RemoveOptions{Force: true})
+	if !strings.Contains(r.stderr, kept[0].ID) {
+		t.Errorf("stderr does not name the kept sibling %s:\n%s", kept[0].ID, r.stderr)
+	}
+	labels := kept[0].Labels
+	if labels[runner.LabelManaged] != "true" || labels[runner.LabelBuildKey] != "PROJ-KEEP-1" ||
+		!strings.HasPrefix(labels[runner.LabelOwner], "host:") || labels[runner.LabelOwnerPID] == "" || labels[runner.LabelOwnerStart] == "" {
+		t.Errorf("kept sibling's labels are incomplete: %v", labels)
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeFile(t *testing.T, dir, name string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sibling-run/runner"
+)
+
+// Bamboo stops a task with SIGTERM, a person with Ctrl-C: the build is
+// stopped, the sibling removed, and sibling-run exits 143 or 130.
+func TestSignalStopsTheBuildAndLeavesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		signal syscall.Signal
+		build  string
+		want   int
+	}{
+		{"SIGTERM", syscall.SIGTERM, "echo ready; sleep 300", 143},
+		{"SIGINT", syscall.SIGINT, "echo ready; sleep 300", 130},
+		// A build that ignores the signal is killed once --stop-timeout is over.
+		{"SIGTERM ignored", syscall.SIGTERM, "trap '' TERM INT; echo ready; while :; do sleep 1; done", 143},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd, stderr := startSiblingRun(t, t.TempDir(), buildArgs("--stop-timeout", "2s", "sh", "-c", tc.build)...)
+			pidLabel := runner.LabelOwnerPID + "=" + strconv.Itoa(cmd.Process.Pid)
+			if n := len(containersWith(t, testLabel, pidLabel)); n != 1 {
+				t.Fatalf("%d siblings running, want 1", n)
+			}
+			if err := cmd.Process.Signal(tc.signal); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("sibling-run did not exit after %s; stderr:\n%s", tc.name, stderr)
+			}
+			if got := cmd.ProcessState.ExitCode(); got != tc.want {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", got, tc.want, stderr)
+			}
+			if left := containersWith(t, testLabel, pidLabel); len(left) > 0 {
+				t.Errorf("the sibling is still there after %s", tc.name)
+			}
+			if strings.Contains(tc.name, "ignored") && !strings.Contains(stderr.String(), "killing it") {
+				t.Errorf("stderr does not say the build was killed:\n%s", stderr)
+			}
+		})
+	}
+}
