@@ -3,8 +3,8 @@ package main
 import (
 	"os"
 
-	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+	"golang.org/x/term"
 )
 
 // newLogger returns the logger for sibling-run's own messages: on stderr,
@@ -20,7 +20,7 @@ func newLogger(level, format string) zerolog.Logger {
 	}
 	console := zerolog.ConsoleWriter{
 		Out:         os.Stderr,
-		NoColor:     !isatty.IsTerminal(os.Stderr.Fd()),
+		NoColor:     !term.IsTerminal(int(os.Stderr.Fd())),
 		PartsOrder:  []string{zerolog.LevelFieldName, zerolog.MessageFieldName},
 		FormatLevel: func(i any) string { return "[sibling-run] " + levelTag(i) },
 	}
