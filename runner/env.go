@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // buildEnv assembles the build's environment. Variables of sibling-run's own
@@ -55,6 +56,9 @@ func parseEnvEntry(entry string, lookup func(string) (string, bool)) (kv string,
 	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
 		return "", false, fmt.Errorf("variable name %q contains white space", name)
 	}
+	if !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
+		return "", false, fmt.Errorf("variable name %q is not valid text", name)
+	}
 	if hasValue {
 		return name + "=" + value, true, nil
 	}
@@ -80,7 +84,11 @@ func parseEnvFile(r io.Reader, path string, lookup func(string) (string, bool)) 
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for n := 1; s.Scan(); n++ {
-		line := strings.TrimLeftFunc(s.Text(), unicode.IsSpace)
+		line := s.Text()
+		if n == 1 {
+			line = strings.TrimPrefix(line, "\ufeff") // a byte-order mark from a Windows editor
+		}
+		line = strings.TrimLeftFunc(line, unicode.IsSpace)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 // A Docker container id is 64 lowercase hex digits; cgroup paths and the
 // engine's per-container files carry it in full.
 var (
-	cgroupContainerID    = regexp.MustCompile(`[0-9a-f]{64}`)
+	cgroupContainerID    = regexp.MustCompile(`(?:^|[^0-9a-f])([0-9a-f]{64})(?:[^0-9a-f]|$)`)
 	mountinfoContainerID = regexp.MustCompile(`/containers/([0-9a-f]{64})/(?:hostname|hosts|resolv\.conf)$`)
 )
 
@@ -46,8 +46,8 @@ func containerIDFromCgroup(r io.Reader) string {
 		if len(parts) != 3 {
 			continue
 		}
-		if ids := cgroupContainerID.FindAllString(parts[2], -1); len(ids) > 0 {
-			return ids[len(ids)-1]
+		if ids := cgroupContainerID.FindAllStringSubmatch(parts[2], -1); len(ids) > 0 {
+			return ids[len(ids)-1][1]
 		}
 	}
 	return ""

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 
@@ -24,12 +25,12 @@ type spec struct {
 // directory is shared and the owner's labels into the engine's structures.
 // It talks to nobody, so every mistake in the flags is found before anything
 // is created.
-func buildSpec(cfg Config, env []string, share workdirShare, labels map[string]string) (spec, error) {
-	userLabels, err := parseLabels(cfg.Labels)
+func buildSpec(cfg Config, env []string, share workdirShare, ownerLabels map[string]string) (spec, error) {
+	labels, err := parseLabels(cfg.Labels)
 	if err != nil {
 		return spec{}, err
 	}
-	for k, v := range userLabels {
+	for k, v := range ownerLabels {
 		labels[k] = v
 	}
 	if cfg.BuildKey != "" {
@@ -45,8 +46,8 @@ func buildSpec(cfg Config, env []string, share workdirShare, labels map[string]s
 			return spec{}, fmt.Errorf("--memory %q is not a size; use a number with an optional unit, like 512m or 2g", cfg.Memory)
 		}
 	}
-	if cfg.CPUs < 0 {
-		return spec{}, fmt.Errorf("--cpus %v is negative; use a number of CPUs like 1.5, or 0 for no limit", cfg.CPUs)
+	if math.IsNaN(cfg.CPUs) || cfg.CPUs < 0 || cfg.CPUs*1e9 > math.MaxInt64 {
+		return spec{}, fmt.Errorf("--cpus %v is not a number of CPUs; use one like 1.5, or 0 for no limit", cfg.CPUs)
 	}
 
 	config := &container.Config{
@@ -78,7 +79,7 @@ func buildSpec(cfg Config, env []string, share workdirShare, labels map[string]s
 		NetworkMode: container.NetworkMode(cfg.Network),
 		Resources: container.Resources{
 			Memory:   memory,
-			NanoCPUs: int64(cfg.CPUs * 1e9),
+			NanoCPUs: int64(math.Round(cfg.CPUs * 1e9)),
 		},
 	}
 	if share.Bind != "" {
@@ -110,7 +111,7 @@ func parseLabels(entries []string) (map[string]string, error) {
 	return labels, nil
 }
 
-// Names the engine accepts: [a-zA-Z0-9][a-zA-Z0-9_.-]*.
+// Names the engine accepts: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
 var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 
 // containerName makes a readable, unique name, so `docker ps` shows which

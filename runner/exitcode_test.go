@@ -1,0 +1,73 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestStartFailureCode(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  string
+		want int
+	}{
+		{"command not in PATH",
+			`Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown`,
+			ExitNotFound},
+		{"command not in PATH, newer engine",
+			`Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: exec: "nosuchcmd": executable file not found in $PATH: unknown`,
+			ExitNotFound},
+		{"absolute path that does not exist",
+			`Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/opt/build.sh": stat /opt/build.sh: no such file or directory: unknown`,
+			ExitNotFound},
+		{"file that is not executable",
+			`Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/etc/passwd": permission denied: unknown`,
+			ExitCannotInvoke},
+		{"directory as command",
+			`Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/etc": is a directory: unknown`,
+			ExitCannotInvoke},
+		{"port already taken",
+			`Error response from daemon: driver failed programming external connectivity on endpoint sibling-run-x (0b9c): Bind for 0.0.0.0:8080 failed: port is already allocated`,
+			ExitToolFailure},
+		{"network gone",
+			`Error response from daemon: network 6c2b7f0e1a9d not found`,
+			ExitToolFailure},
+		{"engine gone",
+			`Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?`,
+			ExitToolFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := startFailureCode(errors.New(tt.msg)); got != tt.want {
+				t.Errorf("startFailureCode(%q) = %d, want %d", tt.msg, got, tt.want)
+			}
+			// The code must not depend on context added around the engine's text.
+			wrapped := fmt.Errorf("starting %q in alpine: %w", "make", errors.New(tt.msg))
+			if got := startFailureCode(wrapped); got != tt.want {
+				t.Errorf("startFailureCode(wrapped %q) = %d, want %d", tt.msg, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOOMMessage(t *testing.T) {
+	tests := []struct {
+		limit    int64
+		wantText []string
+	}{
+		{512 << 20, []string{"out of memory", "512MiB", "--memory"}},
+		{2 << 30, []string{"out of memory", "2GiB", "--memory"}},
+		{1536 << 20, []string{"1.5GiB", "--memory"}},
+		{0, []string{"out of memory", "no --memory limit"}},
+	}
+	for _, tt := range tests {
+		got := oomMessage(tt.limit)
+		for _, want := range tt.wantText {
+			if !strings.Contains(got, want) {
+				t.Errorf("oomMessage(%d) = %q, want it to contain %q", tt.limit, got, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// fullID is the shape every detected id must have: the engine only knows
+// containers by their full 64-digit id or their name.
+var fullID = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func readFixture(t testing.TB, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestContainerIDFromCgroupFixtures(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"cgroup/v1-docker", "b0b4de9d51fd3c8913977f4a03b3340e759cf292c148aa4286e9b9b6cf166e9a"},
+		{"cgroup/v1-systemd-driver", "49655e9a2725f4acb71608916fbf99a89350c9d7fd67b6bdfe888d4270e10489"},
+		{"cgroup/v1-kubepods", "057e2ceff3ac22458c351f4136bf8283a94bb0fcb2c11f874be16a946a1e03ce"},
+		{"cgroup/v1-host", ""},
+		// A 32-digit id belongs to some other supervisor, never to Docker.
+		{"cgroup/v1-host-process-api", ""},
+		// A private cgroup namespace hides the path; mountinfo has to answer.
+		{"cgroup/v2-private", ""},
+		{"cgroup/v2-host-namespace", "b20bd1f1be0d9ec021eda56ff86054c9011b9b4bca548c5598fecaf6a062b2c9"},
+		{"cgroup/v2-host", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got := containerIDFromCgroup(strings.NewReader(readFixture(t, tt.file)))
+			if got != tt.want {
+				t.Errorf("containerIDFromCgroup(%s) = %q, want %q", tt.file, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestContainerIDFromCgroupLines(t *testing.T) {
+	const (
+		outer = "5f3e1c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"
+		inner = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	)
+	tests := []struct {
+		name  string
+		input string
+		want  string
+	}{
+		{"empty", "", ""},
+		// Docker in Docker nests the cgroups; the innermost is this process's.
+		{"nested docker", "4:memory:/docker/" + outer + "/docker/" + inner + "\n", inner},
+		{"kubepods systemd driver",
+			"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod21df34f9_bf9b_40f7_99c6_344db582b65c.slice/docker-" + inner + ".scope\n",
+			inner},
+		{"no trailing newline", "0::/docker/" + inner, inner},
+		{"63 digits", "0::/docker/" + inner[:63] + "\n", ""},
+		{"upper case hex", "0::/docker/" + strings.ToUpper(inner) + "\n", ""},
+		// The id is looked for in the path only, not in the controller list.
+		{"id outside the path", "1:" + inner + ":/\n", ""},
+		{"line without path field", inner + "\n", ""},
+		{"later line wins when earlier ones have none", "2:rdma:/\n1:name=systemd:/docker/" + inner + "\n", inner},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := containerIDFromCgroup(strings.NewReader(tt.input))
+			if got != tt.want {
+				t.Errorf("containerIDFromCgroup(%q) = %q, want %q", tt.input, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestContainerIDFromMountinfoFixtures(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"mountinfo/v2-container", "2015d3f66eb3f105f86da314e4e3d89b193de21cba314ce3d68b2fedc018f3b0"},
+		{"mountinfo/docker-root-own-fs", "e4c124cb5488bcf9fa54f2f3a7afdccc6d2e7bf92691ebe8149805a0702c0b54"},
+		{"mountinfo/host", ""},
+		// Layer ids look like container ids; only the root field may name one.
+		{"mountinfo/overlay-option-only", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got := containerIDFromMountinfo(strings.NewReader(readFixture(t, tt.file)))
+			if got != tt.want {
+				t.Errorf("containerIDFromMountinfo(%s) = %q, want %q", tt.file, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestContainerIDFromMountinfoLines(t *testing.T) {
+	const id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	line := func(root, point string) string {
+		return "2075 2060 254:0 " + root + " " + point + " rw,relatime - ext4 /dev/vda rw\n"
+	}
+	tests := []struct {
+		name  string
+		input string
+		want  string
+	}{
+		{"empty", "", ""},
+		{"hostname", line("/var/lib/docker/containers/"+id+"/hostname", "/etc/hostname"), id},
+		{"hosts", line("/var/lib/docker/containers/"+id+"/hosts", "/etc/hosts"), id},
+		{"resolv.conf", line("/var/lib/docker/containers/"+id+"/resolv.conf", "/etc/resolv.conf"), id},
+		// The kernel escapes a space in a path as \040, so fields stay intact.
+		{"data root with a space", line(`/srv/docker\040data/containers/`+id+"/hostname", "/etc/hostname"), id},
+		{"other file of the container", line("/var/lib/docker/containers/"+id+"/config.v2.json", "/config.json"), ""},
+		{"file name only as prefix", line("/var/lib/docker/containers/"+id+"/hostname.bak", "/etc/hostname"), ""},
+		{"resolv-conf with another dot", line("/var/lib/docker/containers/"+id+"/resolvXconf", "/etc/resolv.conf"), ""},
+		{"63 digits", line("/var/lib/docker/containers/"+id[:63]+"/hostname", "/etc/hostname"), ""},
+		{"65 digits", line("/var/lib/docker/containers/"+id+"0/hostname", "/etc/hostname"), ""},
+		{"upper case", line("/var/lib/docker/containers/"+strings.ToUpper(id)+"/hostname", "/etc/hostname"), ""},
+		{"id in mount point only", line("/", "/var/lib/docker/containers/"+id+"/hostname"), ""},
+		{"too few fields", "2075 2060 254:0 /var/lib/docker/containers/" + id + "/hostname\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := containerIDFromMountinfo(strings.NewReader(tt.input))
+			if got != tt.want {
+				t.Errorf("containerIDFromMountinfo(%q) = %q, want %q", tt.input, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzContainerIDFromCgroup(f *testing.F) {
+	for _, name := range []string{"v1-docker", "v1-systemd-driver", "v1-kubepods", "v1-host-process-api", "v2-private", "v2-host-namespace"} {
+		f.Add(readFixture(f, filepath.Join("cgroup", name)))
+	}
+	f.Add("0::/docker/" + strings.Repeat("a", 130) + "\n")
+	f.Add(":::\n::\n")
+	f.Fuzz(func(t *testing.T, input string) {
+		got := containerIDFromCgroup(strings.NewReader(input))
+		if got != "" && !fullID.MatchString(got) {
+			t.Errorf("containerIDFromCgroup(%q) = %q, want 64 lower-case hex digits or \"\"", input, got)
+		}
+		if got != "" && !strings.Contains(input, got) {
+			t.Errorf("containerIDFromCgroup(%q) = %q, which is not in the input", input, got)
+		}
+	})
+}
+
+func FuzzContainerIDFromMountinfo(f *testing.F) {
+	for _, name := range []string{"v2-container", "docker-root-own-fs", "host", "overlay-option-only"} {
+		f.Add(readFixture(f, filepath.Join("mountinfo", name)))
+	}
+	f.Add("1 2 3:4 /containers/" + strings.Repeat("f", 64) + "/hosts /etc/hosts\n")
+	f.Add("\n\n \t \n")
+	f.Fuzz(func(t *testing.T, input string) {
+		got := containerIDFromMountinfo(strings.NewReader(input))
+		if got == "" {
+			return
+		}
+		if !fullID.MatchString(got) {
+			t.Errorf("containerIDFromMountinfo(%q) = %q, want 64 lower-case hex digits or \"\"", input, got)
+		}
+		if !strings.Contains(input, "/containers/"+got+"/") {
+			t.Errorf("containerIDFromMountinfo(%q) = %q, which no /containers/<id>/ path in the input names", input, got)
+		}
+	})
+}

@@ -1,0 +1,399 @@
+package runner
+
+import (
+	"math"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// engineName is the rule the engine applies to container names.
+var engineName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+func strPtr(s string) *string { return &s }
+
+var testOwner = owner{ID: "host:agent-7", PID: 4242, Start: "987654", Boot: "158e329c-af27-483d-bf5c-32e19fd3102b"}
+
+// baseConfig is a Config as the command line fills it with its defaults.
+func baseConfig() Config {
+	return Config{
+		Image:     "maven:3.9-eclipse-temurin-21",
+		Command:   []string{"mvn", "-B", "verify"},
+		Init:      true,
+		LogDriver: "none",
+		Pull:      PullMissing,
+	}
+}
+
+var bindShare = workdirShare{Workdir: "/home/bamboo/xml-data/build-dir/PROJ-PLAN-JOB1", Bind: "/home/bamboo/xml-data/build-dir/PROJ-PLAN-JOB1"}
+
+func TestBuildSpecShare(t *testing.T) {
+	const workdir = "/home/bamboo/xml-data/build-dir/PROJ-PLAN-JOB1"
+	tests := []struct {
+		name            string
+		share           workdirShare
+		wantBinds       []string
+		wantVolumesFrom []string
+	}{
+		{"bind on a host", workdirShare{Workdir: workdir, Bind: workdir}, []string{workdir + ":" + workdir}, nil},
+		{"volumes of this container", workdirShare{Workdir: workdir, VolumesFrom: []string{"2015d3f66eb3f105f86da314e4e3d89b193de21cba314ce3d68b2fedc018f3b0"}},
+			nil, []string{"2015d3f66eb3f105f86da314e4e3d89b193de21cba314ce3d68b2fedc018f3b0"}},
+		{"explicit data containers", workdirShare{Workdir: workdir, VolumesFrom: []string{"bamboo-data", "cache:ro"}},
+			nil, []string{"bamboo-data", "cache:ro"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp, err := buildSpec(baseConfig(), nil, tt.share, testOwner.labels())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sp.HostConfig.Binds; !reflect.DeepEqual(got, tt.wantBinds) {
+				t.Errorf("Binds = %q, want %q", got, tt.wantBinds)
+			}
+			if got := sp.HostConfig.VolumesFrom; !reflect.DeepEqual(got, tt.wantVolumesFrom) {
+				t.Errorf("VolumesFrom = %q, want %q", got, tt.wantVolumesFrom)
+			}
+			if got := sp.Config.WorkingDir; got != workdir {
+				t.Errorf("WorkingDir = %q, want %q", got, workdir)
+			}
+		})
+	}
+}
+
+func TestBuildSpecPassesConfig(t *testing.T) {
+	cfg := baseConfig()
+	cfg.User = "1000:1000"
+	cfg.Network = "ci-net"
+	cfg.TTY = true
+	env := []string{"bamboo_buildResultKey=PROJ-PLAN-JOB1-42", "A=1"}
+	sp, err := buildSpec(cfg, env, bindShare, testOwner.labels())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		field     string
+		got, want any
+	}{
+		{"Image", sp.Config.Image, cfg.Image},
+		{"Cmd", []string(sp.Config.Cmd), cfg.Command},
+		{"Env", sp.Config.Env, env},
+		{"User", sp.Config.User, "1000:1000"},
+		{"NetworkMode", string(sp.HostConfig.NetworkMode), "ci-net"},
+		{"Tty", sp.Config.Tty, true},
+		{"AttachStdout", sp.Config.AttachStdout, true},
+		{"AttachStderr", sp.Config.AttachStderr, true},
+		{"LogConfig.Type", sp.HostConfig.LogConfig.Type, "none"},
+		{"Networking set", sp.Networking != nil, true},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %#v, want %#v", tt.field, tt.got, tt.want)
+		}
+	}
+}
+
+func TestBuildSpecCommandDefaults(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Command = nil
+	cfg.Network = ""
+	sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nil leaves the image's CMD and the engine's default network in force.
+	if sp.Config.Cmd != nil {
+		t.Errorf("Cmd = %q, want nil", sp.Config.Cmd)
+	}
+	if got := sp.HostConfig.NetworkMode; got != "" {
+		t.Errorf("NetworkMode = %q, want \"\"", got)
+	}
+}
+
+func TestBuildSpecInit(t *testing.T) {
+	for _, init := range []bool{true, false} {
+		cfg := baseConfig()
+		cfg.Init = init
+		sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Always a pointer: --no-init must override an engine that defaults to init.
+		if sp.HostConfig.Init == nil {
+			t.Fatalf("Init = nil for cfg.Init %v, want a pointer to %v", init, init)
+		}
+		if got := *sp.HostConfig.Init; got != init {
+			t.Errorf("*Init = %v, want %v", got, init)
+		}
+	}
+}
+
+func TestBuildSpecLogDriver(t *testing.T) {
+	for _, driver := range []string{"none", "json-file", "local", ""} {
+		cfg := baseConfig()
+		cfg.LogDriver = driver
+		sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sp.HostConfig.LogConfig.Type; got != driver {
+			t.Errorf("LogConfig.Type = %q, want %q", got, driver)
+		}
+	}
+}
+
+func TestBuildSpecResources(t *testing.T) {
+	tests := []struct {
+		memory       string
+		cpus         float64
+		wantMemory   int64
+		wantNanoCPUs int64
+	}{
+		{"", 0, 0, 0},
+		{"512m", 0, 512 << 20, 0},
+		{"2g", 0, 2 << 30, 0},
+		{"2G", 0, 2 << 30, 0},
+		{"1.5g", 0, 3 << 29, 0},
+		{"512mb", 0, 512 << 20, 0},
+		{"1048576", 0, 1 << 20, 0},
+		{"", 1.5, 0, 1_500_000_000},
+		// Rounded, not truncated: 1.001*1e9 is 1000999999.99... in floating point.
+		{"", 1.001, 0, 1_001_000_000},
+		{"", 2, 0, 2_000_000_000},
+		{"", 0.5, 0, 500_000_000},
+		{"4g", 3, 4 << 30, 3_000_000_000},
+	}
+	for _, tt := range tests {
+		cfg := baseConfig()
+		cfg.Memory = tt.memory
+		cfg.CPUs = tt.cpus
+		sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+		if err != nil {
+			t.Errorf("buildSpec(memory %q, cpus %v): %v", tt.memory, tt.cpus, err)
+			continue
+		}
+		if got := sp.HostConfig.Memory; got != tt.wantMemory {
+			t.Errorf("memory %q: Memory = %d, want %d", tt.memory, got, tt.wantMemory)
+		}
+		if got := sp.HostConfig.NanoCPUs; got != tt.wantNanoCPUs {
+			t.Errorf("cpus %v: NanoCPUs = %d, want %d", tt.cpus, got, tt.wantNanoCPUs)
+		}
+	}
+}
+
+func TestBuildSpecEntrypoint(t *testing.T) {
+	tests := []struct {
+		name       string
+		entrypoint *string
+		want       []string
+	}{
+		{"unset keeps the image's", nil, nil},
+		// [""] is how the engine is told to clear the image's ENTRYPOINT.
+		{"empty clears the image's", strPtr(""), []string{""}},
+		{"set", strPtr("sh"), []string{"sh"}},
+		{"path with spaces stays one word", strPtr("/opt/my tools/run"), []string{"/opt/my tools/run"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig()
+			cfg.Entrypoint = tt.entrypoint
+			sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string(sp.Config.Entrypoint)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Entrypoint = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuildSpecInteractive(t *testing.T) {
+	for _, interactive := range []bool{false, true} {
+		cfg := baseConfig()
+		cfg.Interactive = interactive
+		sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := sp.Config
+		got := []bool{c.OpenStdin, c.StdinOnce, c.AttachStdin}
+		want := []bool{interactive, interactive, interactive}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("interactive %v: OpenStdin, StdinOnce, AttachStdin = %v, want %v", interactive, got, want)
+		}
+	}
+}
+
+func TestBuildSpecLabels(t *testing.T) {
+	ownerLabels := map[string]string{
+		LabelManaged:    "true",
+		LabelOwner:      "host:agent-7",
+		LabelOwnerPID:   "4242",
+		LabelOwnerStart: "987654",
+		LabelOwnerBoot:  "158e329c-af27-483d-bf5c-32e19fd3102b",
+	}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range ownerLabels {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name     string
+		labels   []string
+		buildKey string
+		keep     bool
+		want     map[string]string
+	}{
+		{"owner labels only", nil, "", false, with(nil)},
+		{"user labels merged", []string{"team=platform", "com.example.cost-centre=42"}, "", false,
+			with(map[string]string{"team": "platform", "com.example.cost-centre": "42"})},
+		{"key without value", []string{"flaky"}, "", false, with(map[string]string{"flaky": ""})},
+		{"value with =", []string{"expr=a=b"}, "", false, with(map[string]string{"expr": "a=b"})},
+		{"later label wins", []string{"stage=1", "stage=2"}, "", false, with(map[string]string{"stage": "2"})},
+		{"build key", nil, "PROJ-PLAN-JOB1-42", false, with(map[string]string{LabelBuildKey: "PROJ-PLAN-JOB1-42"})},
+		{"keep", nil, "", true, with(map[string]string{LabelKeep: "true"})},
+		{"all together", []string{"team=platform"}, "PROJ-PLAN-JOB1-42", true,
+			with(map[string]string{"team": "platform", LabelBuildKey: "PROJ-PLAN-JOB1-42", LabelKeep: "true"})},
+		// Only the exact reserved prefix is refused.
+		{"similar prefix allowed", []string{"sibling-run-extra=x"}, "", false, with(map[string]string{"sibling-run-extra": "x"})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig()
+			cfg.Labels = tt.labels
+			cfg.BuildKey = tt.buildKey
+			cfg.Keep = tt.keep
+			sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sp.Config.Labels; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Labels:\n got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuildSpecErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		wantErr []string
+	}{
+		{"memory with unknown unit", func(c *Config) { c.Memory = "12q" }, []string{`--memory "12q"`, "512m"}},
+		{"negative memory", func(c *Config) { c.Memory = "-1" }, []string{`--memory "-1"`}},
+		{"memory with a space", func(c *Config) { c.Memory = " 1g" }, []string{"--memory"}},
+		{"memory without number", func(c *Config) { c.Memory = "g" }, []string{"--memory"}},
+		{"negative cpus", func(c *Config) { c.CPUs = -1 }, []string{"--cpus -1", "number of CPUs"}},
+		{"tiny negative cpus", func(c *Config) { c.CPUs = -0.001 }, []string{"--cpus", "number of CPUs"}},
+		// strconv.ParseFloat accepts these; the engine would refuse them only after create.
+		{"NaN cpus", func(c *Config) { c.CPUs = math.NaN() }, []string{"--cpus NaN"}},
+		{"infinite cpus", func(c *Config) { c.CPUs = math.Inf(1) }, []string{"--cpus +Inf"}},
+		{"cpus overflowing nanoseconds", func(c *Config) { c.CPUs = 1e10 }, []string{"--cpus"}},
+		{"reserved label prefix", func(c *Config) { c.Labels = []string{"sibling-run.owner=me"} }, []string{`"sibling-run.owner=me"`, "reserves"}},
+		{"reserved prefix on a new key", func(c *Config) { c.Labels = []string{"team=x", "sibling-run.mine"} }, []string{"sibling-run."}},
+		{"label without key", func(c *Config) { c.Labels = []string{"=x"} }, []string{`--label "=x"`, "no key"}},
+		{"empty label", func(c *Config) { c.Labels = []string{""} }, []string{"no key"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig()
+			tt.change(&cfg)
+			_, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+			if err == nil {
+				t.Fatal("buildSpec succeeded, want an error")
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("buildSpec error = %q, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildSpecKeepsOwnerLabels(t *testing.T) {
+	// Reaping trusts these labels, so no user input may change them.
+	cfg := baseConfig()
+	cfg.Labels = []string{"team=platform"}
+	cfg.BuildKey = "PROJ-PLAN-JOB1-42"
+	sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ownerFromLabels(sp.Config.Labels); got != testOwner {
+		t.Errorf("ownerFromLabels(spec labels) = %+v, want %+v", got, testOwner)
+	}
+}
+
+func TestContainerName(t *testing.T) {
+	tests := []struct {
+		buildKey string
+		want     string // the name without its random suffix
+	}{
+		{"", "sibling-run-"},
+		{"PROJ-PLAN-JOB1-42", "sibling-run-PROJ-PLAN-JOB1-42-"},
+		{"proj_plan.job-7", "sibling-run-proj_plan.job-7-"},
+		{"PROJ PLAN/JOB#1 (42)", "sibling-run-PROJ-PLAN-JOB-1-42-"},
+		{"  spaced  ", "sibling-run-spaced-"},
+		{"--dashes--", "sibling-run-dashes-"},
+		{"ÄÖÜ-été", "sibling-run-t-"},
+		{"a:b@c", "sibling-run-a-b-c-"},
+		{"///", "sibling-run-"},
+		{"日本語", "sibling-run-"},
+	}
+	suffix := regexp.MustCompile(`^[0-9a-f]{6}$`)
+	for _, tt := range tests {
+		got := containerName(tt.buildKey)
+		rest, ok := strings.CutPrefix(got, tt.want)
+		if !ok || !suffix.MatchString(rest) {
+			t.Errorf("containerName(%q) = %q, want %q followed by 6 hex digits", tt.buildKey, got, tt.want)
+		}
+		if !engineName.MatchString(got) {
+			t.Errorf("containerName(%q) = %q, which the engine refuses", tt.buildKey, got)
+		}
+	}
+}
+
+func TestContainerNameUnique(t *testing.T) {
+	// Two runs of the same build (a rerun) must not collide on the name.
+	seen := map[string]bool{}
+	for range 20 {
+		name := containerName("PROJ-PLAN-JOB1-42")
+		if seen[name] {
+			t.Fatalf("containerName returned %q twice", name)
+		}
+		seen[name] = true
+	}
+}
+
+func TestBuildSpecName(t *testing.T) {
+	cfg := baseConfig()
+	cfg.BuildKey = "PROJ-PLAN-JOB1-42"
+	sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(sp.Name, "sibling-run-PROJ-PLAN-JOB1-42-") || !engineName.MatchString(sp.Name) {
+		t.Errorf("Name = %q, want sibling-run-PROJ-PLAN-JOB1-42-<suffix> matching %s", sp.Name, engineName)
+	}
+}
+
+func FuzzContainerName(f *testing.F) {
+	f.Add("PROJ-PLAN-JOB1-42")
+	f.Add("")
+	f.Add("-._")
+	f.Add("\x00\xff日本")
+	f.Fuzz(func(t *testing.T, buildKey string) {
+		if got := containerName(buildKey); !engineName.MatchString(got) {
+			t.Errorf("containerName(%q) = %q, which the engine refuses", buildKey, got)
+		}
+	})
+}
