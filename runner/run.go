@@ -117,7 +117,22 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 		}
 		defer restore()
 	}
-	output := att.copyOutput(cfg.Stdout, cfg.Stderr, cfg.TTY)
+	// Output that can no longer be passed on (sibling-run's stdout closed)
+	// stops the build like a cancellation does; otherwise the build would
+	// block on a full pipe forever.
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	output := make(chan error, 1)
+	go func() {
+		err := <-att.copyOutput(cfg.Stdout, cfg.Stderr, cfg.TTY)
+		if err != nil {
+			// Closing the stream frees the engine's copier, which would
+			// otherwise block on it and hold up the sibling's exit.
+			att.close()
+			abort(toolFailure("passing on the build's output: %w", err))
+		}
+		output <- err
+	}()
 	if cfg.Interactive {
 		att.forwardInput(cfg.Stdin)
 	}
@@ -166,7 +181,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 		return Result{}, toolFailure("waiting for the build: %s", status.Error.Message)
 	}
 	if copyErr != nil {
-		return Result{}, toolFailure("copying the build's output: %w", copyErr)
+		return Result{}, toolFailure("passing on the build's output: %w", copyErr)
 	}
 
 	code := int(status.StatusCode)

@@ -57,6 +57,9 @@ func run(args []string) int {
 	// the runner forwards it to the build and cleans up before we exit.
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
+	// A closed stdout (sibling-run ... | head) must not kill sibling-run
+	// before it has stopped and removed the build: take EPIPE as an error.
+	signal.Ignore(syscall.SIGPIPE)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)

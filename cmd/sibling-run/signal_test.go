@@ -52,3 +52,36 @@ func TestSignalStopsTheBuildAndLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// When whoever reads sibling-run's output goes away (`sibling-run … | head`),
+// the build is stopped and removed instead of blocking on a full pipe.
+func TestClosedStdoutStopsTheBuildAndLeavesNothing(t *testing.T) {
+	cmd := siblingRunCommand(t.TempDir(), nil, buildArgs("sh", "-c", "yes a line of output")...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stdout.Read(make([]byte, 1024)); err != nil {
+		t.Fatalf("no output: %v", err)
+	}
+	stdout.Close()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("sibling-run did not end after its stdout was closed; stderr:\n%s", stderr.String())
+	}
+	if got := cmd.ProcessState.ExitCode(); got != 125 || !strings.Contains(stderr.String(), "passing on the build's output") {
+		t.Errorf("exit code %d, want 125 with a word about the output; stderr:\n%s", got, stderr.String())
+	}
+	if left := containersWith(t, testLabel, runner.LabelOwnerPID+"="+strconv.Itoa(cmd.Process.Pid)); len(left) > 0 {
+		t.Error("the sibling is still there")
+	}
+}
