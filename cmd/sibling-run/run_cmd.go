@@ -21,7 +21,7 @@ type runCmd struct {
 	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: name or uid[:gid] (default: the image's)."`
 	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to (default: the engine's default bridge)."`
 	Memory      string        `short:"m" env:"SIBLING_RUN_MEMORY" help:"Memory limit, like 512m or 2g (default: none)." placeholder:"SIZE"`
-	CPUs        float64       `env:"SIBLING_RUN_CPUS" help:"Number of CPUs, like 1.5 (default: no limit)."`
+	CPUs        float64       `name:"cpus" env:"SIBLING_RUN_CPUS" help:"Number of CPUs, like 1.5 (default: no limit)."`
 	Init        bool          `default:"true" negatable:"" env:"SIBLING_RUN_INIT" help:"Run an init process as PID 1, so the build gets signals and zombies are reaped (default on; --no-init to disable)."`
 	StopTimeout time.Duration `default:"10s" env:"SIBLING_RUN_STOP_TIMEOUT" help:"Time a stopped build gets to exit before it is killed."`
 	LogDriver   string        `default:"none" env:"SIBLING_RUN_LOG_DRIVER" help:"Engine log driver for the sibling; the default none skips the engine's copy of the output, which sibling-run streams itself."`

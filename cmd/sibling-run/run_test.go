@@ -139,7 +139,7 @@ func TestOnlyChosenVariablesReachTheBuild(t *testing.T) {
 func TestDryRunPrintsTheSpecMaskedAndCreatesNothing(t *testing.T) {
 	before := allContainerIDs(t)
 	r := siblingRun(t, t.TempDir(), []string{"bamboo_deploy_password=hunter2", "bamboo_buildResultKey=PROJ-PLAN-9"},
-		buildArgs("--dry-run", "--memory", "1g", "make", "-j4")...)
+		buildArgs("--dry-run", "--memory", "1g", "--cpus", "1.5", "make", "-j4")...)
 	if r.code != 0 {
 		t.Fatalf("exit code %d; stderr:\n%s", r.code, r.stderr)
 	}
@@ -155,6 +155,7 @@ func TestDryRunPrintsTheSpecMaskedAndCreatesNothing(t *testing.T) {
 		}
 		HostConfig struct {
 			Memory    int64
+			NanoCpus  int64
 			LogConfig struct{ Type string }
 			Init      *bool
 		}
@@ -162,7 +163,7 @@ func TestDryRunPrintsTheSpecMaskedAndCreatesNothing(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &spec); err != nil {
 		t.Fatalf("dry run printed no JSON spec: %v\n%s", err, r.stdout)
 	}
-	if strings.Join(spec.Config.Cmd, " ") != "make -j4" || spec.HostConfig.Memory != 1<<30 ||
+	if strings.Join(spec.Config.Cmd, " ") != "make -j4" || spec.HostConfig.Memory != 1<<30 || spec.HostConfig.NanoCpus != 1_500_000_000 ||
 		spec.HostConfig.LogConfig.Type != "none" || spec.HostConfig.Init == nil || !*spec.HostConfig.Init {
 		t.Errorf("spec does not match the flags: %+v", spec)
 	}
