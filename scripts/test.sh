@@ -25,7 +25,7 @@ echo "==> go test (unit and engine integration tests)"
 go test -count=1 "$@" ./...
 
 echo "==> fuzz targets, ${FUZZTIME:=3s} each"
-for pkg in ./runner; do
+for pkg in $(go list ./...); do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/dev/null
     echo "ok   $target"
