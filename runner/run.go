@@ -125,11 +125,15 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 	output := make(chan error, 1)
 	go func() {
 		err := <-att.copyOutput(cfg.Stdout, cfg.Stderr, cfg.TTY)
-		if err != nil {
+		var refused *writeError
+		if errors.As(err, &refused) {
 			// Closing the stream frees the engine's copier, which would
 			// otherwise block on it and hold up the sibling's exit.
 			att.close()
-			abort(toolFailure("passing on the build's output: %w", err))
+			err = toolFailure("passing on the build's output: %w", refused.err)
+			abort(err)
+		} else if err != nil {
+			err = toolFailure("lost the engine's stream of the build's output: %w; once the engine is back, run sibling-run reap", err)
 		}
 		output <- err
 	}()
@@ -181,7 +185,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 		return Result{}, toolFailure("waiting for the build: %s", status.Error.Message)
 	}
 	if copyErr != nil {
-		return Result{}, toolFailure("passing on the build's output: %w", copyErr)
+		return Result{}, copyErr
 	}
 
 	code := int(status.StatusCode)

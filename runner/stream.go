@@ -32,11 +32,13 @@ func attach(ctx context.Context, api *client.Client, id string, interactive bool
 // copyOutput copies the sibling's output to stdout and stderr as it arrives,
 // until the engine ends the stream, which it does only after the sibling has
 // exited and every byte it wrote has been sent. The returned channel gets the
-// copy's error (nil at a clean end of stream) and is then closed. Writes go
-// straight to the writers, unbuffered, so the task log shows each chunk at once
-// and memory stays flat whatever the output's size.
+// copy's error (nil at a clean end of stream; a *writeError when stdout or
+// stderr refused the bytes) and is then closed. Writes go straight to the
+// writers, unbuffered, so the task log shows each chunk at once and memory
+// stays flat whatever the output's size.
 func (a *attachment) copyOutput(stdout, stderr io.Writer, tty bool) <-chan error {
 	done := make(chan error, 1)
+	stdout, stderr = writeErrorsOf(stdout), writeErrorsOf(stderr)
 	go func() {
 		defer close(done)
 		var err error
@@ -49,6 +51,25 @@ func (a *attachment) copyOutput(stdout, stderr io.Writer, tty bool) <-chan error
 		done <- err
 	}()
 	return done
+}
+
+// writeError is a failure to pass output on (sibling-run's stdout closed),
+// as opposed to a failure to read it from the engine.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+type errorMarkingWriter struct{ w io.Writer }
+
+func writeErrorsOf(w io.Writer) io.Writer { return errorMarkingWriter{w} }
+
+func (m errorMarkingWriter) Write(p []byte) (int, error) {
+	n, err := m.w.Write(p)
+	if err != nil {
+		err = &writeError{err}
+	}
+	return n, err
 }
 
 // forwardInput copies stdin to the sibling and closes its input at EOF, so a

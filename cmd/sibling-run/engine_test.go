@@ -29,6 +29,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 )
@@ -64,6 +65,11 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 
+	volumesBefore, err := volumeNames(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: listing volumes:", err)
+		return 1
+	}
 	binary = filepath.Join(tmp, "sibling-run")
 	if err := setUp(ctx, binary); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: setting up:", err)
@@ -74,6 +80,19 @@ func testMain(m *testing.M) int {
 	if left := tearDown(ctx); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: the tests left containers behind (now removed): %s\n", strings.Join(left, ", "))
 		code = 1
+	}
+	// Siblings and data containers are removed with their anonymous volumes;
+	// a volume that appeared during the run and is still there is a leak.
+	volumesAfter, err := volumeNames(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: listing volumes:", err)
+		return 1
+	}
+	for name := range volumesAfter {
+		if !volumesBefore[name] {
+			fmt.Fprintf(os.Stderr, "FAIL: the tests left volume %s behind\n", name)
+			code = 1
+		}
 	}
 	return code
 }
@@ -115,6 +134,18 @@ func tearDown(ctx context.Context) []string {
 		_, _ = api.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
 	}
 	return left
+}
+
+func volumeNames(ctx context.Context) (map[string]bool, error) {
+	list, err := api.VolumeList(ctx, volume.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, v := range list.Volumes {
+		names[v.Name] = true
+	}
+	return names, nil
 }
 
 func repoRoot() string {
