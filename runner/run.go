@@ -122,21 +122,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 	// block on a full pipe forever.
 	ctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	output := make(chan error, 1)
-	go func() {
-		err := <-att.copyOutput(cfg.Stdout, cfg.Stderr, cfg.TTY)
-		var refused *writeError
-		if errors.As(err, &refused) {
-			// Closing the stream frees the engine's copier, which would
-			// otherwise block on it and hold up the sibling's exit.
-			att.close()
-			err = toolFailure("passing on the build's output: %w", refused.err)
-			abort(err)
-		} else if err != nil {
-			err = toolFailure("lost the engine's stream of the build's output: %w; once the engine is back, run sibling-run reap", err)
-		}
-		output <- err
-	}()
+	output := att.passOutput(cfg.Stdout, cfg.Stderr, cfg.TTY, abort)
 	if cfg.Interactive {
 		att.forwardInput(cfg.Stdin)
 	}
@@ -152,24 +138,14 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 		followTerminalSize(sizeCtx, api, id, cfg.Stdout)
 	}
 
-	exited := make(chan struct{})
-	var status container.WaitResponse
-	var waitErr error
-	go func() {
-		defer close(exited)
-		select {
-		case status = <-waitC:
-		case waitErr = <-waitErrC:
-		}
-	}()
-
+	exit := watchExit(waitC, waitErrC)
 	var interrupted error
 	select {
-	case <-exited:
+	case <-exit.done:
 	case <-ctx.Done():
 		interrupted = context.Cause(ctx)
-		stopSibling(lifecycle, api, id, stopSignal(interrupted), cfg.StopTimeout, exited, log)
-		<-exited
+		stopSibling(lifecycle, api, id, stopSignal(interrupted), cfg.StopTimeout, exit.done, log)
+		<-exit.done
 	}
 	// The engine ends the stream once the sibling has exited and all its
 	// output is sent; reporting the exit before that would lose the last lines.
@@ -178,22 +154,43 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 	if interrupted != nil {
 		return Result{}, interrupted
 	}
-	if waitErr != nil {
-		return Result{}, toolFailure("lost the engine while waiting for the build: %w; once the engine is back, run sibling-run reap", waitErr)
+	if exit.err != nil {
+		return Result{}, toolFailure("lost the engine while waiting for the build: %w; once the engine is back, run sibling-run reap", exit.err)
 	}
-	if status.Error != nil && status.Error.Message != "" {
-		return Result{}, toolFailure("waiting for the build: %s", status.Error.Message)
+	if exit.status.Error != nil && exit.status.Error.Message != "" {
+		return Result{}, toolFailure("waiting for the build: %s", exit.status.Error.Message)
 	}
 	if copyErr != nil {
 		return Result{}, copyErr
 	}
 
-	code := int(status.StatusCode)
+	code := int(exit.status.StatusCode)
 	if code == 128+int(syscall.SIGKILL) {
 		reportOOM(lifecycle, api, id, log)
 	}
 	log.Info().Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
 	return Result{ExitCode: code, ContainerID: id}, nil
+}
+
+// exitWatch turns the engine's two wait channels into one that is closed
+// when the sibling has exited (or the wait failed), so that several parties
+// can watch for the exit.
+type exitWatch struct {
+	done   chan struct{}
+	status container.WaitResponse // valid once done is closed
+	err    error                  // valid once done is closed
+}
+
+func watchExit(waitC <-chan container.WaitResponse, errC <-chan error) *exitWatch {
+	w := &exitWatch{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		select {
+		case w.status = <-waitC:
+		case w.err = <-errC:
+		}
+	}()
+	return w
 }
 
 // reportOOM tells whether a build that died of SIGKILL was killed for lack of

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/docker/docker/api/types"
@@ -51,6 +52,28 @@ func (a *attachment) copyOutput(stdout, stderr io.Writer, tty bool) <-chan error
 		done <- err
 	}()
 	return done
+}
+
+// passOutput runs copyOutput and classifies how it ended. A write that
+// stdout or stderr refuses closes the stream, which frees the engine's copier
+// (it would otherwise block and hold up the sibling's exit), and aborts the
+// run with that failure. The returned channel gets nil at a clean end of
+// stream, or the failure as an ExitError.
+func (a *attachment) passOutput(stdout, stderr io.Writer, tty bool, abort context.CancelCauseFunc) <-chan error {
+	result := make(chan error, 1)
+	go func() {
+		err := <-a.copyOutput(stdout, stderr, tty)
+		var refused *writeError
+		if errors.As(err, &refused) {
+			a.close()
+			err = toolFailure("passing on the build's output: %w", refused.err)
+			abort(err)
+		} else if err != nil {
+			err = toolFailure("lost the engine's stream of the build's output: %w; once the engine is back, run sibling-run reap", err)
+		}
+		result <- err
+	}()
+	return result
 }
 
 // writeError is a failure to pass output on (sibling-run's stdout closed),

@@ -279,6 +279,23 @@ func allContainerIDs(t *testing.T) map[string]bool {
 	return ids
 }
 
+// waitExitCode waits for cmd to end and returns its exit code. A sibling-run
+// that has not ended after a minute hangs, which fails the test.
+func waitExitCode(t *testing.T, cmd *exec.Cmd, stderr fmt.Stringer) int {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("sibling-run hangs; stderr:\n%s", stderr)
+		return -1
+	}
+}
+
 // startSiblingRun starts sibling-run in the background and returns once the
 // build has printed its first line, so the sibling surely runs.
 func startSiblingRun(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {

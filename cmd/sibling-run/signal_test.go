@@ -5,7 +5,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"sibling-run/runner"
 )
@@ -33,14 +32,7 @@ func TestSignalStopsTheBuildAndLeavesNothing(t *testing.T) {
 			if err := cmd.Process.Signal(tc.signal); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(60 * time.Second):
-				t.Fatalf("sibling-run did not exit after %s; stderr:\n%s", tc.name, stderr)
-			}
-			if got := cmd.ProcessState.ExitCode(); got != tc.want {
+			if got := waitExitCode(t, cmd, stderr); got != tc.want {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", got, tc.want, stderr)
 			}
 			if left := containersWith(t, testLabel, pidLabel); len(left) > 0 {
@@ -70,15 +62,7 @@ func TestClosedStdoutStopsTheBuildAndLeavesNothing(t *testing.T) {
 		t.Fatalf("no output: %v", err)
 	}
 	stdout.Close()
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("sibling-run did not end after its stdout was closed; stderr:\n%s", stderr.String())
-	}
-	if got := cmd.ProcessState.ExitCode(); got != 125 || !strings.Contains(stderr.String(), "passing on the build's output") {
+	if got := waitExitCode(t, cmd, &stderr); got != 125 || !strings.Contains(stderr.String(), "passing on the build's output") {
 		t.Errorf("exit code %d, want 125 with a word about the output; stderr:\n%s", got, stderr.String())
 	}
 	if left := containersWith(t, testLabel, runner.LabelOwnerPID+"="+strconv.Itoa(cmd.Process.Pid)); len(left) > 0 {
