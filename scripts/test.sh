@@ -21,9 +21,6 @@ unformatted=$(gofmt -l cmd runner)
 [ -z "$unformatted" ] || { echo "gofmt would change: $unformatted" >&2; exit 1; }
 go vet ./...
 
-echo "==> go test (unit and engine integration tests)"
-go test -count=1 "$@" ./...
-
 echo "==> fuzz targets, ${FUZZTIME:=3s} each"
 for pkg in $(go list ./...); do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
@@ -31,3 +28,6 @@ for pkg in $(go list ./...); do
     echo "ok   $target"
   done
 done
+
+echo "==> go test (unit and engine integration tests)"
+go test -count=1 "$@" ./...
