@@ -39,7 +39,7 @@ func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall
 	case <-timer.C:
 	}
 	log.Warn().Stringer("after", grace).Msg("the build is still running; killing it")
-	if err := api.ContainerKill(ctx, id, "SIGKILL"); err != nil && !cerrdefs.IsNotFound(err) {
+	if err := api.ContainerKill(ctx, id, signalName(syscall.SIGKILL)); err != nil && !cerrdefs.IsNotFound(err) {
 		log.Error().Err(err).Msg("killing the sibling failed")
 	}
 }

@@ -3,7 +3,10 @@ package runner
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Exit codes that sibling-run uses for its own failures, following docker run.
@@ -58,18 +61,11 @@ func (e *InterruptError) Error() string { return "stopped by " + signalName(e.Si
 // ExitCode returns 128 plus the signal's number.
 func (e *InterruptError) ExitCode() int { return 128 + int(e.Signal) }
 
+// signalName gives the name the engine's kill endpoint takes: "SIGTERM", or
+// the number for a signal without a name.
 func signalName(sig syscall.Signal) string {
-	switch sig {
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	case syscall.SIGQUIT:
-		return "SIGQUIT"
-	case syscall.SIGKILL:
-		return "SIGKILL"
+	if name := unix.SignalName(sig); name != "" {
+		return name
 	}
-	return fmt.Sprintf("signal %d", int(sig))
+	return strconv.Itoa(int(sig))
 }

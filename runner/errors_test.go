@@ -28,7 +28,7 @@ func TestInterrupted(t *testing.T) {
 		{syscall.SIGTERM, 143, syscall.SIGTERM, "stopped by SIGTERM"},
 		{syscall.SIGHUP, 129, syscall.SIGHUP, "stopped by SIGHUP"},
 		{syscall.SIGQUIT, 131, syscall.SIGQUIT, "stopped by SIGQUIT"},
-		{syscall.SIGUSR1, 128 + int(syscall.SIGUSR1), syscall.SIGUSR1, fmt.Sprintf("stopped by signal %d", int(syscall.SIGUSR1))},
+		{syscall.SIGUSR1, 128 + int(syscall.SIGUSR1), syscall.SIGUSR1, "stopped by SIGUSR1"},
 		// A signal of unknown kind is treated as a request to terminate.
 		{otherSignal{}, 143, syscall.SIGTERM, "stopped by SIGTERM"},
 	}
@@ -107,7 +107,9 @@ func TestSignalName(t *testing.T) {
 		{syscall.SIGHUP, "SIGHUP"},
 		{syscall.SIGQUIT, "SIGQUIT"},
 		{syscall.SIGKILL, "SIGKILL"},
-		{syscall.Signal(64), "signal 64"},
+		{syscall.SIGUSR1, "SIGUSR1"},
+		// The engine takes a number for a signal without a name.
+		{syscall.Signal(64), "64"},
 	}
 	for _, tt := range tests {
 		if got := signalName(tt.sig); got != tt.want {

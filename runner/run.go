@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
@@ -19,8 +20,6 @@ import (
 type Result struct {
 	// ExitCode is the build's own exit code.
 	ExitCode int
-	// ContainerID is the sibling's id; with Keep, the sibling still exists.
-	ContainerID string
 }
 
 // Run runs cfg's build in a sibling container on the engine that api talks to
@@ -60,7 +59,7 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if cfg.DryRun {
 		return Result{}, printSpec(cfg, sp)
 	}
-	if err := checkImage(ctx, api, cfg.Image, cfg.Pull); err != nil {
+	if err := checkPullPolicy(cfg.Image, cfg.Pull); err != nil {
 		return Result{}, err
 	}
 
@@ -87,6 +86,11 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 
 	created, err := api.ContainerCreate(lifecycle, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
 	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			if absent := absentImage(lifecycle, api, cfg.Image, cfg.Pull); absent != nil {
+				return Result{}, absent
+			}
+		}
 		return Result{}, toolFailure("creating container for %s: %w", cfg.Image, err)
 	}
 	id := created.ID
@@ -169,7 +173,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 		reportOOM(lifecycle, api, id, log)
 	}
 	log.Info().Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
-	return Result{ExitCode: code, ContainerID: id}, nil
+	return Result{ExitCode: code}, nil
 }
 
 // exitWatch turns the engine's two wait channels into one that is closed

@@ -39,17 +39,16 @@ func run(args []string) int {
 	parser, err := kong.New(&c,
 		kong.Name("sibling-run"),
 		kong.Description("Run a build in a sibling container on the Docker engine, as a Bamboo script task or on a laptop."),
-		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Exit(func(code int) { panic(exitNow(code)) }),
 	)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sibling-run: %v\n", err)
 		return runner.ExitToolFailure
 	}
-	kctx, code, done := parse(parser, args)
-	if done {
-		return code
+	kctx, err := parser.Parse(args) // --help prints and exits 0 here
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sibling-run: %v; see sibling-run --help\n", err)
+		return runner.ExitToolFailure
 	}
 	log := newLogger(c.LogLevel, c.LogFormat)
 
@@ -88,30 +87,6 @@ type globals struct {
 	Host     string
 	Log      zerolog.Logger
 	ExitCode int
-}
-
-// exitNow carries an exit code out of kong (for --help) through a panic that
-// parse recovers, so that deferred cleanup still runs.
-type exitNow int
-
-// parse runs kong's parser; done reports that the process should exit with
-// code now (help was shown, or the command line is wrong).
-func parse(parser *kong.Kong, args []string) (kctx *kong.Context, code int, done bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			c, ok := r.(exitNow)
-			if !ok {
-				panic(r)
-			}
-			kctx, code, done = nil, int(c), true
-		}
-	}()
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "sibling-run: %v; see sibling-run --help\n", err)
-		return nil, runner.ExitToolFailure, true
-	}
-	return kctx, 0, false
 }
 
 // exitCode maps an error to the process's exit code: the code an error
