@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shows sibling-run doing what a Bamboo script task does with it: on a machine
-# with only Docker, Go and busybox-static, it builds sibling-run and the
-# busybox and Go images (those already on the engine are reused), copies the
+# with only Docker and Go (Debian's busybox-static is installed if missing), it
+# builds sibling-run and the busybox and Go images (those already on the engine are reused), copies the
 # sample project scripts/demo/hello to a fresh working directory and runs
 #
 #   sibling-run --image sibling-run/go:local sh -c 'go vet ./... && go test ./... && go build -o hello .'
@@ -39,8 +39,16 @@ command -v docker >/dev/null || fail "docker is not installed; install Docker En
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
   fail "cannot reach the Docker engine (is it running, and may $(id -un) use /var/run/docker.sock?)"
 busybox=${BUSYBOX:-/bin/busybox}
+if [ "$busybox" = /bin/busybox ] && { [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; }; then
+  step "installing Debian's busybox-static (the busybox image is built from it)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq busybox-static >/dev/null; }; then
+    fail "could not install busybox-static; install it with: apt-get install -y busybox-static"
+  fi
+fi
 if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
-  fail "busybox-static is missing (the busybox image is built from a static $busybox); install it with: apt-get install -y busybox-static"
+  fail "$busybox is not a static busybox; install Debian's busybox-static or set BUSYBOX"
 fi
 export BUSYBOX=$busybox
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
