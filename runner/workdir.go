@@ -46,6 +46,10 @@ func resolveWorkdir(dir string) (string, error) {
 	if err != nil || !info.IsDir() {
 		return "", fmt.Errorf("working directory %s is not a directory; pass a directory as --workdir", abs)
 	}
+	if resolved == "/" {
+		// The engine cannot mount anything over a container's own root.
+		return "", fmt.Errorf("working directory / cannot be shared with a sibling; run the build in a directory of its own")
+	}
 	return resolved, nil
 }
 

@@ -23,6 +23,7 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 		{"pull never, absent image", []string{"--image", "sibling-run-test/absent:" + runID, "--pull", "never", "true"}, "--pull never"},
 		{"bad pull policy", []string{"--image", busyboxImage, "--pull", "sometimes", "true"}, "--pull"},
 		{"missing workdir", []string{"--image", busyboxImage, "--workdir", dir + "/absent", "true"}, dir + "/absent does not exist"},
+		{"workdir is the root", []string{"--image", busyboxImage, "--workdir", "/", "true"}, "working directory / cannot be shared"},
 		{"workdir is a file", []string{"--image", busyboxImage, "--workdir", dir + "/bad.env", "true"}, "not a directory"},
 		{"malformed -e", []string{"--image", busyboxImage, "-e", "=value", "true"}, "no variable name"},
 		{"malformed env file", []string{"--image", busyboxImage, "--env-file", dir + "/bad.env", "true"}, "line 2"},

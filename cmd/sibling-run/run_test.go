@@ -258,3 +258,35 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// The docker-run-like flags reach the sibling and change what the build sees.
+func TestFlagsShapeTheSibling(t *testing.T) {
+	dir, otherDir := t.TempDir(), t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"--user", []string{"--user", "1234:5678", "sh", "-c", "echo $(id -u):$(id -g)"}, "1234:5678"},
+		{"--entrypoint", []string{"--entrypoint", "/bin/echo", "from", "echo"}, "from echo"},
+		{"--network none", []string{"--network", "none", "ls", "/sys/class/net"}, "lo"},
+		{"--memory", []string{"--memory", "256m", "sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"}, "268435456"},
+		{"--init is PID 1", []string{"sh", "-c", "cat /proc/1/comm"}, "docker-init"},
+		{"--no-init", []string{"--no-init", "sh", "-c", "cat /proc/1/comm; true"}, "sh"},
+		{"--workdir", []string{"--workdir", otherDir, "pwd"}, otherDir},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := siblingRun(t, dir, nil, buildArgs(tc.args...)...)
+			if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
+				t.Errorf("got %q (exit %d), want %q; stderr:\n%s", r.stdout, r.code, tc.want, r.stderr)
+			}
+		})
+	}
+}
+
+func TestVersionNamesTheTool(t *testing.T) {
+	r := siblingRun(t, "/", nil, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "sibling-run ") {
+		t.Errorf("version: %q (exit %d)", r.stdout, r.code)
+	}
+}
