@@ -87,6 +87,8 @@ func TestResolveWorkdir(t *testing.T) {
 		{"below a symlink", filepath.Join(link, "."), dir, ""},
 		{"empty", "", "", "--workdir"},
 		{"missing", filepath.Join(root, "nope"), "", "does not exist"},
+		// The engine cannot mount over a container's root.
+		{"the root", "/", "", "cannot be shared"},
 		{"dangling symlink", dangling, "", "does not exist"},
 		{"file", file, "", "is not a directory"},
 		{"symlink to a file", fileLink, "", "is not a directory"},
