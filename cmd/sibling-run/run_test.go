@@ -215,6 +215,35 @@ func TestTTYGivesTheBuildATerminal(t *testing.T) {
 	}
 }
 
+// -it puts the user's terminal into raw mode; every way out must restore it.
+func TestTerminalIsRestoredOnEveryExit(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatal("the tty test needs script(1) from util-linux")
+	}
+	for _, tc := range []struct{ name, run string }{
+		{"success", "SR true"},
+		{"failure", "SR sh -c 'exit 3'"},
+		{"SIGTERM", "timeout --foreground -s TERM 2 SR sleep 60"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sr := strings.Join(append([]string{binary}, buildArgs("-it")...), " ")
+			inner := "stty -g > before; " + strings.ReplaceAll(tc.run, "SR", sr) + "; stty -g > after"
+			cmd := exec.Command(script, "-qec", "sh -c \""+inner+"\"", "/dev/null")
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			before, _ := os.ReadFile(filepath.Join(dir, "before"))
+			after, _ := os.ReadFile(filepath.Join(dir, "after"))
+			if len(before) == 0 || string(before) != string(after) {
+				t.Errorf("terminal settings before %q, after %q", before, after)
+			}
+		})
+	}
+}
+
 func TestKeepLeavesTheSiblingWithItsLabels(t *testing.T) {
 	r := siblingRun(t, t.TempDir(), []string{"bamboo_buildResultKey=PROJ-KEEP-1"}, buildArgs("--keep", "true")...)
 	if r.code != 0 {
