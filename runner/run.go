@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -63,22 +62,23 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 
-	// Clearing this agent's orphans runs beside the build, not before it.
-	var reaping sync.WaitGroup
-	reaping.Add(1)
+	// This agent's orphans are cleared while the sibling is created, so the
+	// build pays no time for it, and before the sibling starts.
+	orphansCleared := make(chan struct{})
 	go func() {
-		defer reaping.Done()
+		defer close(orphansCleared)
 		reapCtx, cancel := detached(ctx, removeTimeout)
 		defer cancel()
 		reapOwnOrphans(reapCtx, api, me, cfg.Log)
 	}()
-	defer reaping.Wait()
+	defer func() { <-orphansCleared }()
 
-	return runSibling(ctx, api, cfg, sp)
+	return runSibling(ctx, api, cfg, sp, orphansCleared)
 }
 
-// runSibling creates, attaches, starts, waits for and removes the sibling.
-func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (Result, error) {
+// runSibling creates, attaches, starts, waits for and removes the sibling. It
+// starts the sibling only once orphansCleared is closed.
+func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, orphansCleared <-chan struct{}) (Result, error) {
 	// Engine calls from here on must finish even when ctx is cancelled: a
 	// create that completes after a SIGTERM still has to be removed.
 	lifecycle := context.WithoutCancel(ctx)
@@ -131,6 +131,9 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec) (R
 		att.forwardInput(cfg.Stdin)
 	}
 
+	// An orphan of a killed build of the same plan may still be writing into
+	// this working directory: it must be gone before the next build starts.
+	<-orphansCleared
 	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
 	if err := api.ContainerStart(lifecycle, id, container.StartOptions{}); err != nil {
 		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
