@@ -133,7 +133,11 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 
 	// An orphan of a killed build of the same plan may still be writing into
 	// this working directory: it must be gone before the next build starts.
-	<-orphansCleared
+	select {
+	case <-orphansCleared:
+	case <-ctx.Done(): // a signal while clearing: the sibling never starts
+		return Result{}, context.Cause(ctx)
+	}
 	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
 	if err := api.ContainerStart(lifecycle, id, container.StartOptions{}); err != nil {
 		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
