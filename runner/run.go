@@ -143,6 +143,8 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
 	}
 	started := time.Now()
+	ctx, cancelTimeout := withBuildTimeout(ctx, cfg.Timeout)
+	defer cancelTimeout()
 	if cfg.TTY {
 		sizeCtx, stopSizing := context.WithCancel(lifecycle)
 		defer stopSizing()
