@@ -53,6 +53,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
+	services, err := parseServices(cfg)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
+	withServices(&sp, services)
 	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Str("share", share.mode()).
 		Strs("volumes_from", share.VolumesFrom).Strs("env", maskSecrets(env)).Msg("sibling spec")
 	if cfg.DryRun {
@@ -73,6 +78,13 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	}()
 	defer func() { <-orphansCleared }()
 
+	if len(services) > 0 {
+		set, err := startServices(ctx, api, cfg, services, sp)
+		defer set.remove(ctx, cfg.Keep)
+		if err != nil {
+			return Result{}, err
+		}
+	}
 	return runSibling(ctx, api, cfg, sp, orphansCleared)
 }
 
