@@ -208,12 +208,17 @@ func (s *serviceSet) waitAllReady(ctx context.Context, timeout time.Duration) er
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	started := time.Now()
-	var wg sync.WaitGroup
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
 	for _, rs := range s.services {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := s.waitReady(ctx, rs, timeout); err != nil {
+				once.Do(func() { first = err })
 				fail(err)
 				return
 			}
@@ -222,10 +227,7 @@ func (s *serviceSet) waitAllReady(ctx context.Context, timeout time.Duration) er
 		}()
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	return nil
+	return first
 }
 
 // failed reports a service that exited or never became ready: its last lines
