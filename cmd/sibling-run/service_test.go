@@ -29,12 +29,13 @@ func serviceImage(t *testing.T, name string, lines ...string) string {
 	return tag
 }
 
-// webImage serves /www/file over HTTP on port 8080, which it exposes.
+// webImage serves /www/file over HTTP on port 8080, which it exposes, after
+// saying so on its output.
 func webImage(t *testing.T) string {
 	return serviceImage(t, "web",
 		"RUN mkdir /www && echo hello from web > /www/file",
 		"EXPOSE 8080",
-		`CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]`)
+		`CMD ["sh", "-c", "echo web is up; exec httpd -f -p 8080 -h /www"]`)
 }
 
 // assertNothingLeft fails if containers or networks with all labels remain.
@@ -55,15 +56,22 @@ func assertNothingLeft(t *testing.T, labels ...string) {
 func pidLabel(pid int) string { return runner.LabelOwnerPID + "=" + strconv.Itoa(pid) }
 
 // The build reaches a service by its alias, derived from the image's name or
-// given, once the service accepts connections on its exposed port.
+// given, once the service accepts connections on its exposed port. The
+// service's output shows only at debug level.
 func TestBuildReachesServiceByAlias(t *testing.T) {
 	web := webImage(t)
-	for _, tc := range []struct{ name, flag, host string }{
-		{"derived alias", web, "web"},
-		{"given alias", web + "=files", "files"},
+	for _, tc := range []struct {
+		name, flag, host, level string
+		showsOutput             bool
+	}{
+		{"derived alias", web, "web", "info", false},
+		{"given alias, debug", web + "=files", "files", "debug", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := siblingRun(t, t.TempDir(), nil, buildArgs("--service", tc.flag, "wget", "-qO-", "http://"+tc.host+":8080/file")...)
+			r := siblingRun(t, t.TempDir(), nil, buildArgs("--log-level", tc.level, "--service", tc.flag, "wget", "-qO-", "http://"+tc.host+":8080/file")...)
+			if got := strings.Contains(r.stderr, "web is up"); got != tc.showsOutput {
+				t.Errorf("the service's output in sibling-run's log: %v, want %v; stderr:\n%s", got, tc.showsOutput, r.stderr)
+			}
 			if r.code != 0 || strings.TrimSpace(r.stdout) != "hello from web" {
 				t.Errorf("exit %d, stdout %q; want the file from the service; stderr:\n%s", r.code, r.stdout, r.stderr)
 			}
