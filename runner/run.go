@@ -30,7 +30,9 @@ type Result struct {
 // to cfg.Stdout and cfg.Stderr. The sibling is removed on every path unless
 // cfg.Keep is set, even when ctx is cancelled: then the build is sent the
 // signal of ctx's cause (see Interrupted), killed after cfg.StopTimeout, and
-// Run returns that cause.
+// Run returns that cause. A build that runs longer than cfg.Timeout is
+// stopped the same way, and Run returns a *TimeoutError. cfg.Services are
+// started and ready before the sibling is created and removed after it.
 //
 // A failure of sibling-run or the engine is returned as an error with an exit
 // code (ExitError: 125, or 126 and 127 when the command cannot be started).

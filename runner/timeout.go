@@ -19,7 +19,7 @@ type TimeoutError struct {
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("the build timed out after %s: it was stopped and removed", e.After)
+	return fmt.Sprintf("the build timed out after %s and was stopped; raise --timeout if it needs longer", e.After)
 }
 
 // ExitCode returns 124.

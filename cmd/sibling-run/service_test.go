@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 
 	"sibling-run/runner"
@@ -125,6 +126,7 @@ func TestFailingServiceIsNamedWithItsOutput(t *testing.T) {
 		{"never ready", silent + "=quiet", []string{"service quiet", "not ready within 3s", "quiet:9999", "listening soon"}, 20 * time.Second},
 		{"exits at once", exits + "=pg", []string{"service pg", "exited with code 3", "configuration is broken"}, 20 * time.Second},
 		{"unhealthy", unhealthy + "=sick", []string{"service sick", "unhealthy", "not today"}, 20 * time.Second},
+		{"absent image", "sibling-run-test/absent:" + runID + "=gone", []string{"service gone", "not on the engine"}, 20 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := siblingRun(t, t.TempDir(), nil, buildArgs("--service", tc.service, "--service-timeout", "3s", "echo", "the build ran")...)
@@ -245,4 +247,32 @@ func TestReapRemovesServicesAndNetworks(t *testing.T) {
 		t.Errorf("reap: exit %d, stdout %q; want it to name the network %s", r.code, r.stdout, nets[0].Name)
 	}
 	assertNothingLeft(t, mine)
+}
+
+// --keep keeps the services and the network with the sibling, and reap
+// leaves all of them.
+func TestKeepKeepsServicesAndNetwork(t *testing.T) {
+	web := webImage(t)
+	cmd := siblingRunCommand(t.TempDir(), nil, buildArgs("--keep", "--service", web, "true")...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v; stderr:\n%s", err, stderr.String())
+	}
+	mine := pidLabel(cmd.Process.Pid)
+	kept, nets := containersWith(t, mine), networksWith(t, mine)
+	t.Cleanup(func() {
+		for _, c := range kept {
+			_ = api.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
+		for _, n := range nets {
+			_ = api.NetworkRemove(context.Background(), n.ID)
+		}
+	})
+	if len(kept) != 2 || len(nets) != 1 {
+		t.Fatalf("kept %d containers and %d networks, want the sibling, its service and the network; stderr:\n%s", len(kept), len(nets), stderr.String())
+	}
+	if r := siblingRun(t, "/", nil, "reap"); r.code != 0 || len(containersWith(t, mine)) != 2 || len(networksWith(t, mine)) != 1 {
+		t.Errorf("reap removed what --keep kept: exit %d, stdout %q", r.code, r.stdout)
+	}
 }
