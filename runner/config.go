@@ -49,6 +49,18 @@ type Config struct {
 	TTY         bool
 	DryRun      bool
 
+	// Limits beyond Memory and CPUs, with docker run's meanings.
+	PidsLimit int64         // 0: the engine's default; -1: unlimited
+	ShmSize   string        // size of /dev/shm, docker's size syntax; "" for the engine's default
+	Tmpfs     []string      // PATH[:OPTIONS]: tmpfs mounts
+	Timeout   time.Duration // longest the build may run; 0 for no limit
+
+	// Services are IMAGE[=ALIAS] entries: containers started on a network of
+	// the build's own before it, each reachable by its alias and ready (see
+	// waitReady) within ServiceTimeout.
+	Services       []string
+	ServiceTimeout time.Duration
+
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer

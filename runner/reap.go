@@ -18,12 +18,14 @@ type Reaped struct {
 	Name     string
 	Owner    string // "container:<id> pid N" or "host:<name> pid N"
 	BuildKey string
+	Network  bool // a build's network, not a container
 }
 
 // Reap removes siblings whose sibling-run process is gone: killed with
 // SIGKILL, or lost with its agent container. It keeps siblings made with
 // --keep, siblings whose owner still runs, and siblings of owners it cannot
-// judge (another host's processes). With dryRun it only reports.
+// judge (another host's processes). Service containers go like siblings, and
+// build networks after them. With dryRun it only reports.
 func Reap(ctx context.Context, api *client.Client, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
 	return reap(ctx, api, currentOwner(selfContainerID()), false, dryRun, log)
 }
@@ -70,7 +72,8 @@ func reap(ctx context.Context, api *client.Client, me owner, onlyMine, dryRun bo
 		}
 		reaped = append(reaped, Reaped{ID: c.ID, Name: strings.TrimPrefix(firstName(c.Names), "/"), Owner: o.String(), BuildKey: c.Labels[LabelBuildKey]})
 	}
-	return reaped, nil
+	networks, err := reapNetworks(ctx, api, me, onlyMine, dryRun, log)
+	return append(reaped, networks...), err
 }
 
 // ownerGone decides whether the sibling-run process o, which created a

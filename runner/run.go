@@ -30,7 +30,9 @@ type Result struct {
 // to cfg.Stdout and cfg.Stderr. The sibling is removed on every path unless
 // cfg.Keep is set, even when ctx is cancelled: then the build is sent the
 // signal of ctx's cause (see Interrupted), killed after cfg.StopTimeout, and
-// Run returns that cause.
+// Run returns that cause. A build that runs longer than cfg.Timeout is
+// stopped the same way, and Run returns a *TimeoutError. cfg.Services are
+// started and ready before the sibling is created and removed after it.
 //
 // A failure of sibling-run or the engine is returned as an error with an exit
 // code (ExitError: 125, or 126 and 127 when the command cannot be started).
@@ -53,6 +55,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
+	services, err := parseServices(cfg)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
+	withServices(&sp, services)
 	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Str("share", share.mode()).
 		Strs("volumes_from", share.VolumesFrom).Strs("env", maskSecrets(env)).Msg("sibling spec")
 	if cfg.DryRun {
@@ -73,6 +80,13 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	}()
 	defer func() { <-orphansCleared }()
 
+	if len(services) > 0 {
+		set, err := startServices(ctx, api, cfg, services, sp)
+		defer set.remove(ctx, cfg.Keep)
+		if err != nil {
+			return Result{}, err
+		}
+	}
 	return runSibling(ctx, api, cfg, sp, orphansCleared)
 }
 
@@ -143,6 +157,8 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
 	}
 	started := time.Now()
+	ctx, cancelTimeout := withBuildTimeout(ctx, cfg.Timeout)
+	defer cancelTimeout()
 	if cfg.TTY {
 		sizeCtx, stopSizing := context.WithCancel(lifecycle)
 		defer stopSizing()

@@ -82,6 +82,9 @@ func buildSpec(cfg Config, env []string, share workdirShare, ownerLabels map[str
 			NanoCPUs: int64(math.Round(cfg.CPUs * 1e9)),
 		},
 	}
+	if err := applyLimits(cfg, host); err != nil {
+		return spec{}, err
+	}
 	if share.Bind != "" {
 		host.Binds = []string{share.Bind + ":" + share.Workdir}
 	}

@@ -70,6 +70,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "FAIL: listing volumes:", err)
 		return 1
 	}
+	networksBefore, err := managedNetworks(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: listing networks:", err)
+		return 1
+	}
 	binary = filepath.Join(tmp, "sibling-run")
 	if err := setUp(ctx, binary); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: setting up:", err)
@@ -79,6 +84,10 @@ func testMain(m *testing.M) int {
 	code := m.Run()
 	if left := tearDown(ctx); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: the tests left containers behind (now removed): %s\n", strings.Join(left, ", "))
+		code = 1
+	}
+	if left := leakedNetworks(ctx, networksBefore); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the tests left networks behind (now removed): %s\n", strings.Join(left, ", "))
 		code = 1
 	}
 	// Siblings and data containers are removed with their anonymous volumes;

@@ -23,6 +23,7 @@ type cli struct {
 	Run     runCmd     `cmd:"" default:"withargs" help:"Run a build in a sibling container (the default command)."`
 	Reap    reapCmd    `cmd:"" help:"Remove siblings whose sibling-run process is gone."`
 	Version versionCmd `cmd:"" help:"Print the version."`
+	WaitTCP waitTCPCmd `cmd:"" name:"wait-tcp" hidden:"" help:"Wait for a TCP port (used inside the engine for --service readiness)."`
 
 	Host      string `short:"H" env:"DOCKER_HOST" help:"Docker engine to use, as in DOCKER_HOST (unix:///var/run/docker.sock, tcp://HOST:2376)." placeholder:"URL"`
 	LogLevel  string `default:"info" enum:"debug,info,warn,error" env:"SIBLING_RUN_LOG_LEVEL" help:"Least severe of sibling-run's own messages to print: ${enum}."`

@@ -25,7 +25,11 @@ func (r *reapCmd) Run(g *globals) error {
 		verb = "would remove"
 	}
 	for _, s := range reaped {
-		fmt.Fprintf(os.Stdout, "%s %.12s %s (owner %s", verb, s.ID, s.Name, s.Owner)
+		kind := ""
+		if s.Network {
+			kind = "network "
+		}
+		fmt.Fprintf(os.Stdout, "%s %s%.12s %s (owner %s", verb, kind, s.ID, s.Name, s.Owner)
 		if s.BuildKey != "" {
 			fmt.Fprintf(os.Stdout, ", build %s", s.BuildKey)
 		}

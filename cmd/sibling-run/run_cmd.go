@@ -31,6 +31,13 @@ type runCmd struct {
 	Interactive bool          `short:"i" env:"SIBLING_RUN_INTERACTIVE" help:"Keep stdin open and forward it to the build."`
 	TTY         bool          `short:"t" env:"SIBLING_RUN_TTY" help:"Give the build a terminal."`
 
+	PidsLimit      int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N"`
+	ShmSize        string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE"`
+	Tmpfs          []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]"`
+	Timeout        time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION"`
+	Service        []string      `env:"SIBLING_RUN_SERVICE" help:"Start a service container before the build, on a network of the build's own, reachable as ALIAS (default: the image's last name component, postgres for library/postgres:15), and wait until it is ready (repeatable)." placeholder:"IMAGE[=ALIAS]"`
+	ServiceTimeout time.Duration `default:"60s" env:"SIBLING_RUN_SERVICE_TIMEOUT" help:"Time each service gets to become ready." placeholder:"DURATION"`
+
 	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments to run (default: the image's CMD); everything after the first word belongs to the build." placeholder:"COMMAND [ARG...]"`
 }
 
@@ -76,6 +83,13 @@ func (r *runCmd) Run(g *globals) error {
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		Log:         g.Log,
+
+		PidsLimit:      r.PidsLimit,
+		ShmSize:        r.ShmSize,
+		Tmpfs:          r.Tmpfs,
+		Timeout:        r.Timeout,
+		Services:       r.Service,
+		ServiceTimeout: r.ServiceTimeout,
 	})
 	g.ExitCode = res.ExitCode
 	return err

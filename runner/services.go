@@ -1,0 +1,345 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/rs/zerolog"
+)
+
+// service is one --service entry: an image, and the name the build reaches
+// it by on the build's network.
+type service struct {
+	Image string `json:"image"`
+	Alias string `json:"alias"`
+}
+
+var (
+	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	dnsUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
+)
+
+// parseServices reads --service IMAGE[=ALIAS] entries and checks them
+// against the rest of cfg. An alias must be a DNS label, unique among the
+// services; without one it is derived from the image (serviceAlias).
+func parseServices(cfg Config) ([]service, error) {
+	if len(cfg.Services) == 0 {
+		return nil, nil
+	}
+	// Services live on a network of the build's own, which the build must
+	// join to resolve their aliases; a second network would make it
+	// ambiguous which one the build's traffic takes, so the two exclude
+	// each other.
+	if cfg.Network != "" {
+		return nil, fmt.Errorf("--network %s cannot be combined with --service: the build and its services run on a network of their own; drop --network", cfg.Network)
+	}
+	if cfg.ServiceTimeout <= 0 {
+		return nil, fmt.Errorf("--service-timeout %s is not a time to wait; use a duration like 60s", cfg.ServiceTimeout)
+	}
+	var services []service
+	seen := map[string]string{}
+	for _, entry := range cfg.Services {
+		image, alias, explicit := strings.Cut(entry, "=")
+		if image == "" {
+			return nil, fmt.Errorf("--service %q names no image; use IMAGE or IMAGE=ALIAS", entry)
+		}
+		if explicit {
+			alias = strings.ToLower(alias)
+			if !dnsLabel.MatchString(alias) {
+				return nil, fmt.Errorf("--service %q: the alias %q is not a DNS label; use letters, digits and inner hyphens, at most 63", entry, alias)
+			}
+		} else if alias = serviceAlias(image); alias == "" {
+			return nil, fmt.Errorf("--service %q: no alias can be made from the image's name; give one as IMAGE=ALIAS", entry)
+		}
+		if other, dup := seen[alias]; dup {
+			return nil, fmt.Errorf("--service %q and %q both have the alias %s; give one another as IMAGE=ALIAS", other, entry, alias)
+		}
+		seen[alias] = entry
+		services = append(services, service{Image: image, Alias: alias})
+	}
+	return services, nil
+}
+
+// serviceAlias derives a service's default alias from its image reference:
+// the last path component without tag or digest, as a DNS label
+// (library/postgres:15 gives postgres). It returns "" if nothing is left.
+func serviceAlias(image string) string {
+	name, _, _ := strings.Cut(image, "@")
+	name = name[strings.LastIndexByte(name, '/')+1:]
+	name, _, _ = strings.Cut(name, ":")
+	name = strings.Trim(dnsUnsafe.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	if len(name) > 63 {
+		name = strings.TrimRight(name[:63], "-")
+	}
+	return name
+}
+
+// withServices puts the build on its services' network, named after the
+// sibling, so that --dry-run shows what a run would do.
+func withServices(sp *spec, services []service) {
+	if len(services) > 0 {
+		sp.HostConfig.NetworkMode = container.NetworkMode(sp.Name)
+	}
+}
+
+// serviceSet is a build's network and the services started on it.
+type serviceSet struct {
+	api       *client.Client
+	network   string // the network's id; "" until it exists
+	name      string // the network's name, also the prefix of the containers' names
+	labels    map[string]string
+	logDriver string
+	services  []*runningService
+	log       zerolog.Logger
+}
+
+// runningService is a service container, its output and its exit.
+type runningService struct {
+	service
+	id     string
+	att    *attachment
+	output <-chan error // closed when the engine ends the output stream
+	tail   *lineTail
+	exit   *exitWatch
+}
+
+// startServices creates the build's network and starts cfg's services on it,
+// then waits until every one is ready, at most cfg.ServiceTimeout. The
+// returned set is never nil: its remove must run on every path, since the
+// network and some services may exist even when startServices fails.
+func startServices(ctx context.Context, api *client.Client, cfg Config, services []service, sp spec) (*serviceSet, error) {
+	set := &serviceSet{
+		api:       api,
+		name:      string(sp.HostConfig.NetworkMode),
+		labels:    sp.Config.Labels,
+		logDriver: cfg.LogDriver,
+		log:       cfg.Log,
+	}
+	// As with the sibling: what is created after a signal must still be
+	// known, so that it is removed.
+	lifecycle := context.WithoutCancel(ctx)
+	id, err := createBuildNetwork(lifecycle, api, set.name, set.labels)
+	if err != nil {
+		return set, err
+	}
+	set.network = id
+	for _, svc := range services {
+		if ctx.Err() != nil {
+			return set, context.Cause(ctx)
+		}
+		if err := set.start(lifecycle, svc, cfg.Pull); err != nil {
+			return set, err
+		}
+	}
+	return set, set.waitAllReady(ctx, cfg.ServiceTimeout)
+}
+
+// start creates, attaches to and starts one service, reachable by its alias
+// on the build's network.
+func (s *serviceSet) start(ctx context.Context, svc service, pull PullPolicy) error {
+	log := s.log.With().Str("service", svc.Alias).Str("image", svc.Image).Logger()
+	created, err := s.api.ContainerCreate(ctx,
+		&container.Config{
+			Image:        svc.Image,
+			Labels:       withRole(s.labels, "service"),
+			AttachStdout: true,
+			AttachStderr: true,
+		},
+		&container.HostConfig{
+			NetworkMode: container.NetworkMode(s.name),
+			LogConfig:   container.LogConfig{Type: s.logDriver},
+		},
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			s.name: {Aliases: []string{svc.Alias}},
+		}},
+		nil, s.name+"-"+svc.Alias)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			if absent := absentImage(ctx, s.api, svc.Image, pull); absent != nil {
+				return fmt.Errorf("service %s: %w", svc.Alias, absent)
+			}
+		}
+		return toolFailure("creating service %s from %s: %w", svc.Alias, svc.Image, err)
+	}
+	rs := &runningService{service: svc, id: created.ID, tail: newLineTail(serviceTailLines, log)}
+	s.services = append(s.services, rs)
+
+	// Attached before start, like the sibling: a service that fails at once
+	// still shows why. The output is read throughout the build, or a chatty
+	// service would block on a full pipe.
+	if rs.att, err = attach(ctx, s.api, rs.id, false); err != nil {
+		return toolFailure("attaching to service %s: %w", svc.Alias, err)
+	}
+	output := make(chan error)
+	go func() {
+		defer close(output)
+		_, _ = stdcopy.StdCopy(rs.tail, rs.tail, rs.att.conn.Reader)
+		rs.tail.flush()
+	}()
+	rs.output = output
+	waitC, errC := s.api.ContainerWait(ctx, rs.id, container.WaitConditionNextExit)
+	rs.exit = watchExit(waitC, errC)
+	log.Debug().Str("container", rs.id[:12]).Msg("starting service")
+	if err := s.api.ContainerStart(ctx, rs.id, container.StartOptions{}); err != nil {
+		return toolFailure("starting service %s from %s: %w", svc.Alias, svc.Image, err)
+	}
+	return nil
+}
+
+// errServicesTimedOut is the cause that ends the wait for services at
+// --service-timeout.
+var errServicesTimedOut = errors.New("services not ready in time")
+
+// waitAllReady waits for all services at once. The first failure ends the
+// wait for the others, and is returned.
+func (s *serviceSet) waitAllReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancelTimeout := context.WithTimeoutCause(ctx, timeout, errServicesTimedOut)
+	defer cancelTimeout()
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	started := time.Now()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, rs := range s.services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.waitReady(ctx, rs, timeout); err != nil {
+				once.Do(func() { first = err })
+				fail(err)
+				return
+			}
+			s.log.Info().Str("service", rs.Alias).Str("image", rs.Image).
+				Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("service ready")
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// failed reports a service that exited or never became ready: its last lines
+// of output at error level, then an error that names it.
+func (s *serviceSet) failed(rs *runningService, format string, args ...any) error {
+	if rs.exit != nil {
+		select {
+		case <-rs.exit.done:
+			// It exited: its last lines arrive once the stream ends.
+			select {
+			case <-rs.output:
+			case <-time.After(2 * time.Second):
+			}
+		default:
+		}
+	}
+	lines := rs.tail.lines()
+	if len(lines) > 0 {
+		s.log.Error().Str("service", rs.Alias).Msgf("the last %d lines of service %s's output:", len(lines), rs.Alias)
+		for _, line := range lines {
+			s.log.Error().Str("service", rs.Alias).Msg(line)
+		}
+	}
+	return toolFailure("service %s (%s) %s", rs.Alias, rs.Image, fmt.Sprintf(format, args...))
+}
+
+// remove stops and removes every service and then the network, on a context
+// that a signal does not cancel. With keep it leaves them and says so.
+func (s *serviceSet) remove(ctx context.Context, keep bool) {
+	for _, rs := range s.services {
+		if rs.att != nil {
+			defer rs.att.close()
+		}
+	}
+	if keep {
+		if s.network != "" {
+			s.log.Info().Str("network", s.name).Int("services", len(s.services)).Msg("kept the services and their network too; remove them with docker rm -f and docker network rm")
+		}
+		return
+	}
+	ctx, cancel := detached(ctx, removeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, rs := range s.services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.api.ContainerRemove(ctx, rs.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil && !cerrdefs.IsNotFound(err) {
+				s.log.Error().Err(err).Str("service", rs.Alias).Msg("removing the service failed; run `sibling-run reap` once the engine answers")
+			}
+		}()
+	}
+	wg.Wait()
+	if s.network != "" {
+		removeBuildNetwork(ctx, s.api, s.network, s.log)
+	}
+}
+
+// serviceTailLines is how many of a service's last lines a failure shows.
+const serviceTailLines = 20
+
+// lineTail keeps the last lines written to it, and logs each at debug level.
+type lineTail struct {
+	mu      sync.Mutex
+	max     int
+	kept    []string
+	partial []byte
+	log     zerolog.Logger
+}
+
+func newLineTail(max int, log zerolog.Logger) *lineTail {
+	return &lineTail{max: max, log: log}
+}
+
+// Write takes output in chunks of any size; a line longer than 4 KiB is cut.
+func (t *lineTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, b := range p {
+		if b == '\n' {
+			t.keep()
+			continue
+		}
+		if len(t.partial) < 4096 {
+			t.partial = append(t.partial, b)
+		}
+	}
+	return len(p), nil
+}
+
+func (t *lineTail) keep() {
+	line := strings.TrimRight(string(t.partial), "\r")
+	t.partial = t.partial[:0]
+	t.log.Debug().Msg(line)
+	t.kept = append(t.kept, line)
+	if len(t.kept) > t.max {
+		t.kept = t.kept[len(t.kept)-t.max:]
+	}
+}
+
+// flush keeps an unterminated last line.
+func (t *lineTail) flush() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.partial) > 0 {
+		t.keep()
+	}
+}
+
+func (t *lineTail) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.kept...)
+}
