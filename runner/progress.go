@@ -90,7 +90,7 @@ func (t *pullTally) observe(msg jsonmessage.JSONMessage, log zerolog.Logger) {
 		log.Info().Str("layer", msg.ID).Str("size", units.HumanSize(float64(size))).Msg("layer pulled")
 	case msg.Status == "Already exists":
 		t.present++
-		log.Info().Str("layer", msg.ID).Msg("layer already on the engine")
+		log.Debug().Str("layer", msg.ID).Msg("layer already on the engine") // counted in the closing line
 	case strings.HasPrefix(msg.Status, "Status: Image is up to date"):
 		t.upToDate = true
 	}

@@ -4,12 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +37,7 @@ func TestMissingImageIsPulledWithCredentialsFromAuths(t *testing.T) {
 	env := []string{"DOCKER_CONFIG=" + dockerConfigDir(t, reg.authsConfig(reg.user, reg.password))}
 
 	r := siblingRun(t, t.TempDir(), env, pullArgs(ref)...)
+	t.Logf("stderr:\n%s", r.stderr)
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "pushed with auths\n") {
 		t.Fatalf("exit code %d, stdout %.40q; want 0 and the pushed content; stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -107,6 +114,7 @@ func TestFailedPullsSayWhyAndCreateNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := allContainerIDs(t)
 			r := siblingRun(t, t.TempDir(), []string{"DOCKER_CONFIG=" + tc.config}, tc.args...)
+			t.Logf("stderr:\n%s", r.stderr)
 			if r.code != 125 {
 				t.Errorf("exit code %d, want 125", r.code)
 			}
@@ -196,6 +204,43 @@ func TestTransientPullFailuresAreRetried(t *testing.T) {
 	}
 	if r.took < 3*time.Second {
 		t.Errorf("took %s: the retries did not back off (1s, then 2s)", r.took)
+	}
+}
+
+// A registry that answers 503 for a while and then works is pulled from once
+// it works. (The engine may ask for a manifest more than once per attempt, so
+// the test counts the retries loosely.)
+func TestPullRecoversFromARegistryThatFailsForAWhile(t *testing.T) {
+	reg := startRegistry(t)
+	ref := reg.ref("flaky")
+	reg.push(t, ref, "after the failures", false)
+	backend, err := url.Parse("http://" + reg.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(backend)
+	var failures atomic.Int32
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/manifests/") && failures.Add(1) <= 4 {
+			http.Error(w, "try later", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	flakyAddr := strings.TrimPrefix(flaky.URL, "http://")
+	flakyRef := flakyAddr + "/sibling-run-test/x:flaky"
+	t.Cleanup(func() {
+		_, _ = api.ImageRemove(context.Background(), flakyRef, image.RemoveOptions{PruneChildren: true})
+	})
+	config := fmt.Sprintf(`{"auths": {%q: {"username": %q, "password": %q}}}`, flakyAddr, reg.user, reg.password)
+
+	r := siblingRun(t, t.TempDir(), []string{"DOCKER_CONFIG=" + dockerConfigDir(t, config)}, pullArgs(flakyRef)...)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "after the failures\n") {
+		t.Fatalf("exit code %d, stdout %.30q; want the image pulled once the registry works; stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if n := strings.Count(r.stderr, "retrying"); n < 1 || n > 3 || !strings.Contains(r.stderr, "503") {
+		t.Errorf("%d retries, want 1 to 3, after a 503 each:\n%s", n, r.stderr)
 	}
 }
 
