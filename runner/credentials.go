@@ -44,24 +44,15 @@ type credentials struct {
 // dockerConfigPath is the config.json the docker CLI would read: in
 // $DOCKER_CONFIG, else in ~/.docker. environ is sibling-run's environment.
 func dockerConfigPath(environ []string) string {
-	if dir := lookupEnv(environ, "DOCKER_CONFIG"); dir != "" {
+	lookup := lookupIn(environ)
+	if dir, _ := lookup("DOCKER_CONFIG"); dir != "" {
 		return filepath.Join(dir, "config.json")
 	}
-	home := lookupEnv(environ, "HOME")
+	home, _ := lookup("HOME")
 	if home == "" {
 		home, _ = os.UserHomeDir()
 	}
 	return filepath.Join(home, ".docker", "config.json")
-}
-
-func lookupEnv(environ []string, name string) string {
-	value := ""
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			value = v // the last one wins, as in the process's own environment
-		}
-	}
-	return value
 }
 
 // loadDockerConfig reads config.json at path. A missing file is no

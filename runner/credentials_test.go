@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,23 @@ func TestCredentialHelpers(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "docker-credential-absent is not on PATH") {
 		t.Errorf("a missing helper: got %v", err)
 	}
+}
+
+// FuzzAuthsLookup feeds arbitrary config files to the auths lookup: it may
+// refuse them, but never panics, and found credentials name their server.
+func FuzzAuthsLookup(f *testing.F) {
+	f.Add(`{"auths": {"r.example.test": {"auth": "dTpw"}}}`, "r.example.test")
+	f.Add(`{"auths": {"https://r.example.test/v1/": {"username": "u"}}}`, "r.example.test")
+	f.Add(`{"auths": {"r": {"auth": "!!"}}}`, "r")
+	f.Fuzz(func(t *testing.T, config, server string) {
+		var cfg dockerConfig
+		if err := json.Unmarshal([]byte(config), &cfg); err != nil {
+			return
+		}
+		cfg.CredsStore, cfg.CredHelpers = "", nil // no programs run here
+		creds, err := lookupCredentials(context.Background(), cfg, "config.json", server)
+		if err == nil && creds.found && creds.auth.ServerAddress != server {
+			t.Errorf("credentials for %q name %q", server, creds.auth.ServerAddress)
+		}
+	})
 }

@@ -122,3 +122,24 @@ func TestCheckPullRefusesNegativeRetries(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// FuzzPullTarget checks that any image name either is refused or gives a
+// reference that reads back as itself, on a registry with a config key.
+func FuzzPullTarget(f *testing.F) {
+	for _, seed := range []string{"golang:1.6", "127.0.0.1:5000/a/b:c", "a/b@sha256:" + strings.Repeat("0", 64), "sha256:x", "", "A:b"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, image string) {
+		target, err := parsePullTarget(image)
+		if err != nil {
+			return
+		}
+		again, err := parsePullTarget(target.ref)
+		if err != nil || again != target {
+			t.Errorf("%q gives %+v, which reads back as %+v, %v", image, target, again, err)
+		}
+		if target.configKey(testIndex) == "" {
+			t.Errorf("%q: no config key", image)
+		}
+	})
+}
