@@ -134,6 +134,8 @@ func matchAuth(auths map[string]configAuth, server string) (configAuth, bool) {
 	return configAuth{}, false
 }
 
+// matchKey finds server's credential helper in credHelpers, matched as
+// matchAuth matches auths keys.
 func matchKey(helpers map[string]string, server string) string {
 	if helper, ok := helpers[server]; ok {
 		return helper
