@@ -21,7 +21,7 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 		{"missing image", []string{"true"}, "--image"},
 		{"pull never, absent image", []string{"--image", "sibling-run-test/absent:" + runID, "--pull", "never", "true"}, "--pull never"},
 		{"bad pull policy", []string{"--image", busyboxImage, "--pull", "sometimes", "true"}, "--pull"},
-		{"negative pull retries", []string{"--image", busyboxImage, "--pull-retries", "-1", "true"}, "--pull-retries -1"},
+		{"negative pull retries", []string{"--image", busyboxImage, "--pull-retries=-1", "true"}, "--pull-retries -1"},
 		{"missing workdir", []string{"--image", busyboxImage, "--workdir", dir + "/absent", "true"}, dir + "/absent does not exist"},
 		{"workdir is the root", []string{"--image", busyboxImage, "--workdir", "/", "true"}, "working directory / cannot be shared"},
 		{"workdir is a file", []string{"--image", busyboxImage, "--workdir", dir + "/bad.env", "true"}, "not a directory"},
