@@ -44,6 +44,7 @@ type Config struct {
 	StopTimeout time.Duration
 	LogDriver   string
 	Pull        PullPolicy
+	PullRetries int // retries of a pull that failed for a transient reason
 	Keep        bool
 	Interactive bool
 	TTY         bool

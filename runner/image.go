@@ -4,31 +4,55 @@ import (
 	"context"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 )
 
-// checkPullPolicy refuses a policy that needs a pull before anything is
-// created: pulling is not implemented yet, and "always" must not be ignored
-// silently.
-func checkPullPolicy(image string, pull PullPolicy) error {
-	if pull == PullAlways {
-		return toolFailure("--pull always is not supported yet: sibling-run cannot pull images; put %s on the engine (docker build or docker load) and use --pull missing", image)
-	}
-	return nil
+// createSibling creates the sibling from sp, pulling its image first as
+// cfg.Pull says. Pulls follow ctx, so a signal stops them; the create itself
+// runs on lifecycle, which a signal does not cancel.
+//
+// Under "missing" the create is tried first and the image is pulled only when
+// the create fails for want of it, then the create is tried once more. The
+// common case, an image that is already there, so costs no round trip beyond
+// the create: inspecting the image first would cost one on every build to save
+// one on the rare build that pulls.
+func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (container.CreateResponse, error) {
+	return createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
+		return api.ContainerCreate(lifecycle, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
+	})
 }
 
-// absentImage explains a create that failed as "not found": it returns the
-// error to report when the image is what is missing, and nil otherwise. The
-// check runs only after such a failure, so a build whose image is there pays
-// no extra round trip for it.
-func absentImage(ctx context.Context, api *client.Client, image string, pull PullPolicy) error {
-	_, err := api.ImageInspect(ctx, image)
-	switch {
-	case !cerrdefs.IsNotFound(err):
-		return nil
-	case pull == PullNever:
-		return toolFailure("image %s is not on the engine and --pull never forbids pulling it; build or load it first (docker build, docker load)", image)
-	default:
-		return toolFailure("image %s is not on the engine, and sibling-run cannot pull images yet; build or load it first (docker build, docker load)", image)
+// createPulling runs create, a container create from img, pulling img as
+// cfg.Pull says; the sibling and its services share it, so a service image
+// is pulled just like the build's.
+func createPulling(ctx, lifecycle context.Context, api *client.Client, cfg Config, img string, create func() (container.CreateResponse, error)) (container.CreateResponse, error) {
+	if cfg.Pull == PullAlways {
+		if err := newPuller(api, cfg).pull(ctx, img); err != nil {
+			return container.CreateResponse{}, err
+		}
 	}
+	created, err := create()
+	if err != nil && cerrdefs.IsNotFound(err) && imageAbsent(lifecycle, api, img) {
+		switch cfg.Pull {
+		case PullNever:
+			return created, toolFailure("image %s is not on the engine and --pull never forbids pulling it; pull, build or load it first (docker pull, docker build, docker load)", img)
+		case PullMissing:
+			if err := newPuller(api, cfg).pull(ctx, img); err != nil {
+				return created, err
+			}
+			created, err = create()
+		}
+	}
+	if err != nil {
+		return created, toolFailure("creating container for %s: %w", img, err)
+	}
+	return created, nil
+}
+
+// imageAbsent tells whether the engine lacks img. It runs only after a create
+// failed as "not found", which may also mean a missing network or container.
+func imageAbsent(ctx context.Context, api *client.Client, img string) bool {
+	_, err := api.ImageInspect(ctx, img)
+	return cerrdefs.IsNotFound(err)
 }

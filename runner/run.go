@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
@@ -62,11 +61,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	withServices(&sp, services)
 	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Str("share", share.mode()).
 		Strs("volumes_from", share.VolumesFrom).Strs("env", maskSecrets(env)).Msg("sibling spec")
+	if err := checkPull(cfg); err != nil {
+		return Result{}, err
+	}
 	if cfg.DryRun {
 		return Result{}, printSpec(cfg, sp)
-	}
-	if err := checkPullPolicy(cfg.Image, cfg.Pull); err != nil {
-		return Result{}, err
 	}
 
 	// This agent's orphans are cleared while the sibling is created, so the
@@ -98,14 +97,9 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	lifecycle := context.WithoutCancel(ctx)
 	log := cfg.Log.With().Str("image", cfg.Image).Logger()
 
-	created, err := api.ContainerCreate(lifecycle, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
+	created, err := createSibling(ctx, lifecycle, api, cfg, sp)
 	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			if absent := absentImage(lifecycle, api, cfg.Image, cfg.Pull); absent != nil {
-				return Result{}, absent
-			}
-		}
-		return Result{}, toolFailure("creating container for %s: %w", cfg.Image, err)
+		return Result{}, err
 	}
 	id := created.ID
 	log = log.With().Str("container", id[:12]).Logger()

@@ -137,7 +137,7 @@ func startServices(ctx context.Context, api *client.Client, cfg Config, services
 		if ctx.Err() != nil {
 			return set, context.Cause(ctx)
 		}
-		if err := set.start(lifecycle, svc, cfg.Pull); err != nil {
+		if err := set.start(ctx, lifecycle, svc, cfg); err != nil {
 			return set, err
 		}
 	}
@@ -145,31 +145,30 @@ func startServices(ctx context.Context, api *client.Client, cfg Config, services
 }
 
 // start creates, attaches to and starts one service, reachable by its alias
-// on the build's network.
-func (s *serviceSet) start(ctx context.Context, svc service, pull PullPolicy) error {
+// on the build's network. Its image is pulled as cfg.Pull says; the pull
+// follows pullCtx, which a signal cancels, while the engine calls that create
+// things run on ctx, which it does not.
+func (s *serviceSet) start(pullCtx, ctx context.Context, svc service, cfg Config) error {
 	log := s.log.With().Str("service", svc.Alias).Str("image", svc.Image).Logger()
-	created, err := s.api.ContainerCreate(ctx,
-		&container.Config{
-			Image:        svc.Image,
-			Labels:       withRole(s.labels, "service"),
-			AttachStdout: true,
-			AttachStderr: true,
-		},
-		&container.HostConfig{
-			NetworkMode: container.NetworkMode(s.name),
-			LogConfig:   container.LogConfig{Type: s.logDriver},
-		},
-		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			s.name: {Aliases: []string{svc.Alias}},
-		}},
-		nil, s.name+"-"+svc.Alias)
+	created, err := createPulling(pullCtx, ctx, s.api, cfg, svc.Image, func() (container.CreateResponse, error) {
+		return s.api.ContainerCreate(ctx,
+			&container.Config{
+				Image:        svc.Image,
+				Labels:       withRole(s.labels, "service"),
+				AttachStdout: true,
+				AttachStderr: true,
+			},
+			&container.HostConfig{
+				NetworkMode: container.NetworkMode(s.name),
+				LogConfig:   container.LogConfig{Type: s.logDriver},
+			},
+			&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+				s.name: {Aliases: []string{svc.Alias}},
+			}},
+			nil, s.name+"-"+svc.Alias)
+	})
 	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			if absent := absentImage(ctx, s.api, svc.Image, pull); absent != nil {
-				return fmt.Errorf("service %s: %w", svc.Alias, absent)
-			}
-		}
-		return toolFailure("creating service %s from %s: %w", svc.Alias, svc.Image, err)
+		return fmt.Errorf("service %s: %w", svc.Alias, err)
 	}
 	rs := &runningService{service: svc, id: created.ID, tail: newLineTail(serviceTailLines, log)}
 	s.services = append(s.services, rs)

@@ -31,7 +31,7 @@ func TestEveryFlagHasAnEnvironmentVariableAndHelp(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"image", "workdir", "volumes-from", "env", "env-file", "pass-env", "pull", "entrypoint", "user",
+		"image", "workdir", "volumes-from", "env", "env-file", "pass-env", "pull", "pull-retries", "entrypoint", "user",
 		"network", "memory", "cpus", "init", "stop-timeout", "log-driver", "label", "dry-run", "keep",
 		"interactive", "tty", "host", "log-level", "log-format",
 		"service", "service-timeout", "timeout", "pids-limit", "shm-size", "tmpfs",

@@ -19,9 +19,9 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--image", busyboxImage, "--no-such-flag", "true"}, "unknown flag --no-such-flag"},
 		{"missing image", []string{"true"}, "--image"},
-		{"absent image", []string{"--image", "sibling-run-test/absent:" + runID, "true"}, "is not on the engine"},
 		{"pull never, absent image", []string{"--image", "sibling-run-test/absent:" + runID, "--pull", "never", "true"}, "--pull never"},
 		{"bad pull policy", []string{"--image", busyboxImage, "--pull", "sometimes", "true"}, "--pull"},
+		{"negative pull retries", []string{"--image", busyboxImage, "--pull-retries=-1", "true"}, "--pull-retries -1"},
 		{"missing workdir", []string{"--image", busyboxImage, "--workdir", dir + "/absent", "true"}, dir + "/absent does not exist"},
 		{"workdir is the root", []string{"--image", busyboxImage, "--workdir", "/", "true"}, "working directory / cannot be shared"},
 		{"workdir is a file", []string{"--image", busyboxImage, "--workdir", dir + "/bad.env", "true"}, "not a directory"},

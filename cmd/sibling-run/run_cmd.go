@@ -16,7 +16,8 @@ type runCmd struct {
 	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]"`
 	EnvFile     []string      `type:"path" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a file of NAME=VALUE lines (repeatable)." placeholder:"FILE"`
 	PassEnv     []string      `default:"bamboo_" env:"SIBLING_RUN_PASS_ENV" help:"Pass sibling-run's variables whose names start with this prefix (repeatable; an empty value passes none)." placeholder:"PREFIX"`
-	Pull        string        `default:"missing" enum:"missing,always,never" env:"SIBLING_RUN_PULL" help:"When to pull the image: ${enum} (pulling is not supported yet: an absent image is an error)."`
+	Pull        string        `default:"missing" enum:"missing,always,never" env:"SIBLING_RUN_PULL" help:"When to pull the image: ${enum} (missing: only when it is not on the engine). Credentials come from $$DOCKER_CONFIG/config.json or ~/.docker/config.json."`
+	PullRetries int           `default:"3" env:"SIBLING_RUN_PULL_RETRIES" help:"How often to retry a pull that failed for a transient reason (connection, timeout, registry 5xx)." placeholder:"N"`
 	Entrypoint  *string       `env:"SIBLING_RUN_ENTRYPOINT" help:"Override the image's ENTRYPOINT; an empty value clears it." placeholder:"CMD"`
 	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: name or uid[:gid] (default: the image's)."`
 	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to (default: the engine's default bridge)."`
@@ -75,6 +76,7 @@ func (r *runCmd) Run(g *globals) error {
 		StopTimeout: r.StopTimeout,
 		LogDriver:   r.LogDriver,
 		Pull:        runner.PullPolicy(r.Pull),
+		PullRetries: r.PullRetries,
 		Keep:        r.Keep,
 		Interactive: r.Interactive,
 		TTY:         r.TTY,

@@ -122,14 +122,17 @@ func TestFailingServiceIsNamedWithItsOutput(t *testing.T) {
 		service string
 		says    []string
 		within  time.Duration
+		flags   []string
 	}{
-		{"never ready", silent + "=quiet", []string{"service quiet", "not ready within 3s", "quiet:9999", "listening soon"}, 20 * time.Second},
-		{"exits at once", exits + "=pg", []string{"service pg", "exited with code 3", "configuration is broken"}, 20 * time.Second},
-		{"unhealthy", unhealthy + "=sick", []string{"service sick", "unhealthy", "not today"}, 20 * time.Second},
-		{"absent image", "sibling-run-test/absent:" + runID + "=gone", []string{"service gone", "not on the engine"}, 20 * time.Second},
+		{"never ready", silent + "=quiet", []string{"service quiet", "not ready within 3s", "quiet:9999", "listening soon"}, 20 * time.Second, nil},
+		{"exits at once", exits + "=pg", []string{"service pg", "exited with code 3", "configuration is broken"}, 20 * time.Second, nil},
+		{"unhealthy", unhealthy + "=sick", []string{"service sick", "unhealthy", "not today"}, 20 * time.Second, nil},
+		// --pull never: the tests reach no registry but their own.
+		{"absent image", "sibling-run-test/absent:" + runID + "=gone", []string{"service gone", "not on the engine"}, 20 * time.Second, []string{"--pull", "never"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := siblingRun(t, t.TempDir(), nil, buildArgs("--service", tc.service, "--service-timeout", "3s", "echo", "the build ran")...)
+			args := append([]string{"--service", tc.service, "--service-timeout", "3s"}, tc.flags...)
+			r := siblingRun(t, t.TempDir(), nil, buildArgs(append(args, "echo", "the build ran")...)...)
 			if r.code != 125 || strings.Contains(r.stdout, "the build ran") {
 				t.Errorf("exit %d, stdout %q; want 125 and no build; stderr:\n%s", r.code, r.stdout, r.stderr)
 			}
