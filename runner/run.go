@@ -43,6 +43,15 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
+	buildUser, err := resolveUser(cfg.User, workdir)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
+	cfg.User, env = buildUser.Spec, withUserEnv(env, buildUser)
+	artifacts, err := planArtifacts(cfg.Artifacts, cfg.ArtifactMaxSize, workdir, cfg.Workdir)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
 	selfID := selfContainerID()
 	share, err := shareWorkdir(ctx, api, workdir, cfg.VolumesFrom, selfID)
 	if err != nil {
@@ -53,6 +62,7 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
+	sp.user, sp.artifacts = buildUser, artifacts
 	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Str("share", share.mode()).
 		Strs("volumes_from", share.VolumesFrom).Strs("env", maskSecrets(env)).Msg("sibling spec")
 	if cfg.DryRun {
@@ -106,6 +116,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
+	ensurePasswdEntry(lifecycle, api, id, sp.user, log)
 
 	att, err := attach(lifecycle, api, id, cfg.Interactive)
 	if err != nil {
@@ -180,6 +191,11 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		reportOOM(lifecycle, api, id, log)
 	}
 	log.Info().Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
+	// Artifacts are copied from the exited sibling, before it is removed,
+	// whether the build passed or not; a missed one fails only a passed build.
+	if err := copyArtifacts(lifecycle, api, id, sp.Config.WorkingDir, sp.artifacts, log); err != nil && code == 0 {
+		return Result{}, err
+	}
 	return Result{ExitCode: code}, nil
 }
 

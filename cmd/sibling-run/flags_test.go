@@ -34,6 +34,7 @@ func TestEveryFlagHasAnEnvironmentVariableAndHelp(t *testing.T) {
 		"image", "workdir", "volumes-from", "env", "env-file", "pass-env", "pull", "entrypoint", "user",
 		"network", "memory", "cpus", "init", "stop-timeout", "log-driver", "label", "dry-run", "keep",
 		"interactive", "tty", "host", "log-level", "log-format",
+		"artifact", "artifact-max-size",
 	} {
 		if !names[want] {
 			all := make([]string, 0, len(names))

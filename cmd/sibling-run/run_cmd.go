@@ -18,7 +18,7 @@ type runCmd struct {
 	PassEnv     []string      `default:"bamboo_" env:"SIBLING_RUN_PASS_ENV" help:"Pass sibling-run's variables whose names start with this prefix (repeatable; an empty value passes none)." placeholder:"PREFIX"`
 	Pull        string        `default:"missing" enum:"missing,always,never" env:"SIBLING_RUN_PULL" help:"When to pull the image: ${enum} (pulling is not supported yet: an absent image is an error)."`
 	Entrypoint  *string       `env:"SIBLING_RUN_ENTRYPOINT" help:"Override the image's ENTRYPOINT; an empty value clears it." placeholder:"CMD"`
-	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: name or uid[:gid] (default: the image's)."`
+	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: uid[:gid], name[:group], or image for the image's own USER (default: the uid:gid that owns the working directory)."`
 	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to (default: the engine's default bridge)."`
 	Memory      string        `short:"m" env:"SIBLING_RUN_MEMORY" help:"Memory limit, like 512m or 2g (default: none)." placeholder:"SIZE"`
 	CPUs        float64       `name:"cpus" env:"SIBLING_RUN_CPUS" help:"Number of CPUs, like 1.5 (default: no limit)."`
@@ -30,6 +30,9 @@ type runCmd struct {
 	Keep        bool          `env:"SIBLING_RUN_KEEP" help:"Leave the sibling after the build for inspection and print its id; reap leaves it too."`
 	Interactive bool          `short:"i" env:"SIBLING_RUN_INTERACTIVE" help:"Keep stdin open and forward it to the build."`
 	TTY         bool          `short:"t" env:"SIBLING_RUN_TTY" help:"Give the build a terminal."`
+
+	Artifact        []string `env:"SIBLING_RUN_ARTIFACT" help:"After the build, passed or failed, copy SRC (absolute, in the sibling) into DEST, a directory under the working directory (default: the working directory) (repeatable)." placeholder:"SRC[:DEST]"`
+	ArtifactMaxSize string   `default:"4g" env:"SIBLING_RUN_ARTIFACT_MAX_SIZE" help:"Most bytes the artifacts of one run may take, like 500m or 4g." placeholder:"SIZE"`
 
 	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments to run (default: the image's CMD); everything after the first word belongs to the build." placeholder:"COMMAND [ARG...]"`
 }
@@ -76,6 +79,9 @@ func (r *runCmd) Run(g *globals) error {
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		Log:         g.Log,
+
+		Artifacts:       r.Artifact,
+		ArtifactMaxSize: r.ArtifactMaxSize,
 	})
 	g.ExitCode = res.ExitCode
 	return err
