@@ -116,7 +116,13 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
-	ensurePasswdEntry(lifecycle, api, id, sp.user, log)
+	// The build's passwd entry is written while the sibling is attached to.
+	userReady := make(chan struct{})
+	go func() {
+		defer close(userReady)
+		ensurePasswdEntry(lifecycle, api, id, sp.user, log)
+	}()
+	defer func() { <-userReady }()
 
 	att, err := attach(lifecycle, api, id, cfg.Interactive)
 	if err != nil {
@@ -147,6 +153,10 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	select {
 	case <-orphansCleared:
 	case <-ctx.Done(): // a signal while clearing: the sibling never starts
+		return Result{}, context.Cause(ctx)
+	}
+	<-userReady
+	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
 	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
