@@ -36,7 +36,7 @@ type Config struct {
 	Environ     []string // sibling-run's own environment (os.Environ())
 	BuildKey    string   // bamboo_buildResultKey, for the labels and the name
 	Labels      []string // KEY=VALUE or KEY
-	User        string
+	User        string   // "": the working directory's owner; "image": the image's USER
 	Network     string
 	Memory      string // docker's size syntax: 512m, 2g; "" for no limit
 	CPUs        float64
@@ -61,6 +61,11 @@ type Config struct {
 	// waitReady) within ServiceTimeout.
 	Services       []string
 	ServiceTimeout time.Duration
+
+	// Artifacts are SRC[:DEST] entries copied out of the sibling after the
+	// build (see artifact.go); ArtifactMaxSize caps their bytes ("" for 4g).
+	Artifacts       []string
+	ArtifactMaxSize string
 
 	Stdin  io.Reader
 	Stdout io.Writer

@@ -44,6 +44,15 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
+	buildUser, err := resolveUser(cfg.User, workdir)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
+	cfg.User, env = buildUser.Spec, withUserEnv(env, buildUser)
+	artifacts, err := planArtifacts(cfg.Artifacts, cfg.ArtifactMaxSize, workdir, cfg.Workdir)
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
 	selfID := selfContainerID()
 	share, err := shareWorkdir(ctx, api, workdir, cfg.VolumesFrom, selfID)
 	if err != nil {
@@ -59,6 +68,7 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 		return Result{}, toolFailure("%w", err)
 	}
 	withServices(&sp, services)
+	sp.user, sp.artifacts = buildUser, artifacts
 	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Str("share", share.mode()).
 		Strs("volumes_from", share.VolumesFrom).Strs("env", maskSecrets(env)).Msg("sibling spec")
 	if err := checkPull(cfg); err != nil {
@@ -114,6 +124,13 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
+	// The build's passwd entry is written while the sibling is attached to.
+	userReady := make(chan struct{})
+	go func() {
+		defer close(userReady)
+		ensurePasswdEntry(lifecycle, api, id, sp.user, log)
+	}()
+	defer func() { <-userReady }()
 
 	att, err := attach(lifecycle, api, id, cfg.Interactive)
 	if err != nil {
@@ -144,6 +161,10 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	select {
 	case <-orphansCleared:
 	case <-ctx.Done(): // a signal while clearing: the sibling never starts
+		return Result{}, context.Cause(ctx)
+	}
+	<-userReady
+	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
 	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
@@ -190,6 +211,11 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		reportOOM(lifecycle, api, id, log)
 	}
 	log.Info().Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
+	// Artifacts are copied from the exited sibling, before it is removed,
+	// whether the build passed or not; a missed one fails only a passed build.
+	if err := copyArtifacts(lifecycle, api, id, sp.Config.WorkingDir, sp.artifacts, log); err != nil && code == 0 {
+		return Result{}, err
+	}
 	return Result{ExitCode: code}, nil
 }
 

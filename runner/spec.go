@@ -19,6 +19,9 @@ type spec struct {
 	Config     *container.Config         `json:"config"`
 	HostConfig *container.HostConfig     `json:"hostConfig"`
 	Networking *network.NetworkingConfig `json:"networkingConfig"`
+
+	user      buildUser    // who the build runs as (user.go)
+	artifacts artifactPlan // what to copy out after the build (artifact.go)
 }
 
 // buildSpec turns a Config, the build's environment, the way the working

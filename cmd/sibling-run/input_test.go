@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,9 @@ import (
 func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "bad.env", []byte("GOOD=1\nBAD NAME=2\n"))
+	if err := os.Symlink("/", filepath.Join(dir, "escape")); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -32,6 +37,14 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 		{"bad duration", []string{"--image", busyboxImage, "--stop-timeout", "soon", "true"}, "--stop-timeout"},
 		{"reserved label", []string{"--image", busyboxImage, "--label", "sibling-run.owner=me", "true"}, "reserves"},
 		{"absent volumes-from", []string{"--image", busyboxImage, "--volumes-from", "sibling-run-test-absent-" + runID, "true"}, "no such container"},
+		{"artifact path not absolute", []string{"--image", busyboxImage, "--artifact", "out/report.xml", "true"}, "must be absolute"},
+		{"artifact of the whole sibling", []string{"--image", busyboxImage, "--artifact", "/", "true"}, "whole filesystem"},
+		{"artifact dest climbing out", []string{"--image", busyboxImage, "--artifact", "/out:../elsewhere", "true"}, "outside the working directory"},
+		{"artifact dest absolute outside", []string{"--image", busyboxImage, "--artifact", "/out:" + filepath.Dir(dir) + "/elsewhere", "true"}, "outside the working directory"},
+		{"artifact dest through a link out", []string{"--image", busyboxImage, "--artifact", "/out:escape/elsewhere", "true"}, "through a symbolic link"},
+		{"bad artifact max size", []string{"--image", busyboxImage, "--artifact", "/out", "--artifact-max-size", "lots", "true"}, "--artifact-max-size"},
+		{"bad user", []string{"--image", busyboxImage, "--user", "1:2:3", "true"}, "--user"},
+		{"user out of range", []string{"--image", busyboxImage, "--user", "99999999999", "true"}, "out of range"},
 		{"unreachable engine", []string{"--host", "unix://" + dir + "/no.sock", "--image", busyboxImage, "true"}, "cannot reach the Docker engine"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +66,11 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+	for _, made := range []string{filepath.Dir(dir) + "/elsewhere", "/elsewhere", dir + "/out"} {
+		if _, err := os.Lstat(made); err == nil {
+			t.Errorf("bad input created %s", made)
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ type runCmd struct {
 	Pull        string        `default:"missing" enum:"missing,always,never" env:"SIBLING_RUN_PULL" help:"When to pull the image: ${enum} (missing: only when it is not on the engine). Credentials come from $$DOCKER_CONFIG/config.json or ~/.docker/config.json."`
 	PullRetries int           `default:"3" env:"SIBLING_RUN_PULL_RETRIES" help:"How often to retry a pull that failed for a transient reason (connection, timeout, registry 5xx)." placeholder:"N"`
 	Entrypoint  *string       `env:"SIBLING_RUN_ENTRYPOINT" help:"Override the image's ENTRYPOINT; an empty value clears it." placeholder:"CMD"`
-	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: name or uid[:gid] (default: the image's)."`
+	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: uid[:gid], name[:group], or image for the image's own USER (default: the uid:gid that owns the working directory)."`
 	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to (default: the engine's default bridge)."`
 	Memory      string        `short:"m" env:"SIBLING_RUN_MEMORY" help:"Memory limit, like 512m or 2g (default: none)." placeholder:"SIZE"`
 	CPUs        float64       `name:"cpus" env:"SIBLING_RUN_CPUS" help:"Number of CPUs, like 1.5 (default: no limit)."`
@@ -32,12 +32,14 @@ type runCmd struct {
 	Interactive bool          `short:"i" env:"SIBLING_RUN_INTERACTIVE" help:"Keep stdin open and forward it to the build."`
 	TTY         bool          `short:"t" env:"SIBLING_RUN_TTY" help:"Give the build a terminal."`
 
-	PidsLimit      int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N"`
-	ShmSize        string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE"`
-	Tmpfs          []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]"`
-	Timeout        time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION"`
-	Service        []string      `env:"SIBLING_RUN_SERVICE" help:"Start a service container before the build, on a network of the build's own, reachable as ALIAS (default: the image's last name component, postgres for library/postgres:15), and wait until it is ready (repeatable)." placeholder:"IMAGE[=ALIAS]"`
-	ServiceTimeout time.Duration `default:"60s" env:"SIBLING_RUN_SERVICE_TIMEOUT" help:"Time each service gets to become ready." placeholder:"DURATION"`
+	PidsLimit       int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N"`
+	ShmSize         string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE"`
+	Tmpfs           []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]"`
+	Timeout         time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION"`
+	Service         []string      `env:"SIBLING_RUN_SERVICE" help:"Start a service container before the build, on a network of the build's own, reachable as ALIAS (default: the image's last name component, postgres for library/postgres:15), and wait until it is ready (repeatable)." placeholder:"IMAGE[=ALIAS]"`
+	ServiceTimeout  time.Duration `default:"60s" env:"SIBLING_RUN_SERVICE_TIMEOUT" help:"Time each service gets to become ready." placeholder:"DURATION"`
+	Artifact        []string      `env:"SIBLING_RUN_ARTIFACT" help:"After the build, passed or failed, copy SRC (absolute, in the sibling) into DEST, a directory under the working directory (default: the working directory) (repeatable)." placeholder:"SRC[:DEST]"`
+	ArtifactMaxSize string        `default:"4g" env:"SIBLING_RUN_ARTIFACT_MAX_SIZE" help:"Most bytes the artifacts of one run may take, like 500m or 4g." placeholder:"SIZE"`
 
 	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments to run (default: the image's CMD); everything after the first word belongs to the build." placeholder:"COMMAND [ARG...]"`
 }
@@ -86,12 +88,14 @@ func (r *runCmd) Run(g *globals) error {
 		Stderr:      os.Stderr,
 		Log:         g.Log,
 
-		PidsLimit:      r.PidsLimit,
-		ShmSize:        r.ShmSize,
-		Tmpfs:          r.Tmpfs,
-		Timeout:        r.Timeout,
-		Services:       r.Service,
-		ServiceTimeout: r.ServiceTimeout,
+		PidsLimit:       r.PidsLimit,
+		ShmSize:         r.ShmSize,
+		Tmpfs:           r.Tmpfs,
+		Timeout:         r.Timeout,
+		Services:        r.Service,
+		ServiceTimeout:  r.ServiceTimeout,
+		Artifacts:       r.Artifact,
+		ArtifactMaxSize: r.ArtifactMaxSize,
 	})
 	g.ExitCode = res.ExitCode
 	return err

@@ -1,0 +1,339 @@
+package runner
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// copyBufferSize is the buffer for reading the engine's tar stream and for
+// writing each file: big enough that a large artifact moves in few system
+// calls.
+const copyBufferSize = 1 << 20
+
+// maxRefusalLines bounds the warning lines one extraction prints, so that a
+// stream of a million refused entries cannot flood the task log.
+const maxRefusalLines = 20
+
+// errSizeCap reports that an artifact would exceed --artifact-max-size.
+var errSizeCap = errors.New("exceeds --artifact-max-size")
+
+// extraction unpacks one tar stream into the directory dest, and nowhere
+// else, whatever the stream holds: no entry lands outside dest (absolute
+// names, "..", a path through a symbolic link), no link points outside it
+// (a build must not plant a link to the agent's own files for an artifact
+// upload to follow), and no device node or fifo is made. Files get the
+// permission bits of the stream (no setuid, setgid or sticky bit) and belong
+// to this process's user. Each refused entry is named in a warning.
+type extraction struct {
+	dest *os.Root
+	// budget is the number of bytes that files may still take; shared by the
+	// artifacts of one run.
+	budget *int64
+	log    zerolog.Logger
+
+	buf      []byte
+	realDirs map[string]bool  // directories checked to be real, not links
+	dirModes map[string]int64 // permission bits to give directories at the end
+	refused  int
+}
+
+// extractTar unpacks r into dest within budget bytes (decremented by what is
+// written) and returns the number of bytes written. It fails on a broken
+// stream, on a write that fails, or with errSizeCap when the budget runs out;
+// entries it refuses for safety are logged and skipped.
+func extractTar(r io.Reader, dest *os.Root, budget *int64, log zerolog.Logger) (int64, error) {
+	x := &extraction{
+		dest:     dest,
+		budget:   budget,
+		log:      log,
+		buf:      make([]byte, copyBufferSize),
+		realDirs: map[string]bool{".": true},
+		dirModes: map[string]int64{},
+	}
+	written, err := x.run(tar.NewReader(r))
+	x.applyDirModes()
+	if x.refused > maxRefusalLines {
+		log.Warn().Int("refused", x.refused).Msg("refused more artifact entries than shown")
+	}
+	return written, err
+}
+
+func (x *extraction) run(tr *tar.Reader) (int64, error) {
+	var written int64
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return written, nil
+		}
+		if err != nil {
+			return written, fmt.Errorf("reading the archive: %w", err)
+		}
+		name, ok := entryName(hdr.Name)
+		if !ok {
+			x.refuse(hdr.Name, "its name leads outside the destination")
+			continue
+		}
+		if name == "." {
+			continue // the destination itself keeps its own mode
+		}
+		if !x.parentIsReal(name) {
+			x.refuse(hdr.Name, "its directory is a symbolic link or not a directory")
+			continue
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			err = x.dir(name, hdr)
+		case tar.TypeReg, 0: // 0: the old spelling of a regular file
+			var n int64
+			n, err = x.file(name, hdr, tr)
+			written += n
+		case tar.TypeSymlink:
+			err = x.symlink(name, hdr)
+		case tar.TypeLink:
+			err = x.hardlink(name, hdr)
+		case tar.TypeXGlobalHeader:
+			continue
+		default:
+			x.refuse(hdr.Name, "only files, directories and links are copied")
+			continue
+		}
+		if errors.Is(err, errSizeCap) {
+			return written, fmt.Errorf("%s: %w", hdr.Name, err)
+		}
+		var refused refusal
+		if errors.As(err, &refused) {
+			x.refuse(hdr.Name, string(refused))
+			continue
+		}
+		if err != nil {
+			return written, err
+		}
+	}
+}
+
+// refusal is an entry skipped for safety, not a failure of the copy.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
+
+func (x *extraction) refuse(name, why string) {
+	x.refused++
+	if x.refused <= maxRefusalLines {
+		x.log.Warn().Str("entry", name).Str("reason", why).Msg("refused an artifact entry")
+	}
+}
+
+// entryName cleans a name from the stream into a path relative to the
+// destination, or reports that it leads outside it.
+func entryName(name string) (string, bool) {
+	if name == "" || strings.HasPrefix(name, "/") || strings.ContainsRune(name, 0) {
+		return "", false
+	}
+	clean := path.Clean(name)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", false
+	}
+	return clean, true
+}
+
+// parentIsReal makes sure that every directory above name is a directory and
+// not a symbolic link, creating those that are missing. Nothing is ever
+// written through a link, so a link cannot carry a later entry, or a later
+// link's target, anywhere the names do not say.
+func (x *extraction) parentIsReal(name string) bool {
+	return x.realDir(path.Dir(name))
+}
+
+func (x *extraction) realDir(dir string) bool {
+	if x.realDirs[dir] {
+		return true
+	}
+	if !x.realDir(path.Dir(dir)) {
+		return false
+	}
+	info, err := x.dest.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := x.dest.Mkdir(dir, 0o755); err != nil {
+			return false
+		}
+	case err != nil || !info.IsDir():
+		return false
+	}
+	x.realDirs[dir] = true
+	return true
+}
+
+func (x *extraction) dir(name string, hdr *tar.Header) error {
+	info, err := x.dest.Lstat(name)
+	if err == nil && !info.IsDir() {
+		if err := x.dest.Remove(name); err != nil {
+			return fmt.Errorf("replacing %s with a directory: %w", name, err)
+		}
+		err = fs.ErrNotExist
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		// Writable while its entries arrive; its own mode comes at the end.
+		if err := x.dest.Mkdir(name, 0o700); err != nil {
+			return fmt.Errorf("creating directory %s: %w", name, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("creating directory %s: %w", name, err)
+	}
+	x.realDirs[name] = true
+	x.dirModes[name] = hdr.Mode
+	return nil
+}
+
+func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, error) {
+	if hdr.Size < 0 {
+		return 0, refusal("its size is negative")
+	}
+	if hdr.Size > *x.budget {
+		return 0, errSizeCap
+	}
+	if err := x.clear(name); err != nil {
+		return 0, err
+	}
+	f, err := x.dest.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("creating %s: %w", name, err)
+	}
+	// Hide the file's ReadFrom, which would copy through a small buffer.
+	n, err := io.CopyBuffer(struct{ io.Writer }{f}, tr, x.buf)
+	*x.budget -= n
+	if err == nil {
+		err = f.Chmod(fs.FileMode(hdr.Mode) & fs.ModePerm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, fmt.Errorf("writing %s: %w", name, err)
+	}
+	return n, nil
+}
+
+func (x *extraction) symlink(name string, hdr *tar.Header) error {
+	if !linkStaysInside(path.Dir(name), hdr.Linkname) {
+		return refusal(fmt.Sprintf("its target %q leads outside the destination", hdr.Linkname))
+	}
+	if err := x.clear(name); err != nil {
+		return err
+	}
+	if err := x.dest.Symlink(hdr.Linkname, name); err != nil {
+		return fmt.Errorf("creating symbolic link %s: %w", name, err)
+	}
+	return nil
+}
+
+// linkStaysInside reports whether a symbolic link in the real directory dir
+// (relative to the destination) with the given target resolves inside the
+// destination. The target must be relative; it may climb with leading ".."
+// no higher than the destination and must then only descend: a ".." after a
+// name would climb from wherever that name leads, which need not be where
+// the name says. Every link is checked so, and none is created under a link,
+// so following any chain of them stays inside.
+func linkStaysInside(dir, target string) bool {
+	if target == "" || strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
+		return false
+	}
+	depth := 0
+	if dir != "." {
+		depth = strings.Count(dir, "/") + 1
+	}
+	climbing := true
+	for _, part := range strings.Split(target, "/") {
+		switch {
+		case part == "..":
+			if !climbing || depth == 0 {
+				return false
+			}
+			depth--
+		case part == "" || part == ".":
+		default:
+			climbing = false
+		}
+	}
+	return true
+}
+
+func (x *extraction) hardlink(name string, hdr *tar.Header) error {
+	target, ok := entryName(hdr.Linkname)
+	if !ok || target == "." {
+		return refusal(fmt.Sprintf("its target %q is outside the destination", hdr.Linkname))
+	}
+	if !x.parentIsReal(target) {
+		return refusal(fmt.Sprintf("its target %q lies under a symbolic link", hdr.Linkname))
+	}
+	info, err := x.dest.Lstat(target)
+	if err != nil || !(info.Mode().IsRegular() || info.Mode()&fs.ModeSymlink != 0) {
+		return refusal(fmt.Sprintf("its target %q is not a file copied before it", hdr.Linkname))
+	}
+	if target == name {
+		return nil
+	}
+	if err := x.clear(name); err != nil {
+		return err
+	}
+	if err := x.dest.Link(target, name); err != nil {
+		return fmt.Errorf("creating hard link %s: %w", name, err)
+	}
+	return nil
+}
+
+// clear removes whatever is at name, so that a new entry replaces it instead
+// of writing through it: a later entry of the same name wins, as with tar.
+func (x *extraction) clear(name string) error {
+	info, err := x.dest.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("replacing %s: %w", name, err)
+	}
+	if info.IsDir() {
+		err = x.dest.RemoveAll(name)
+		for dir := range x.realDirs {
+			if dir == name || strings.HasPrefix(dir, name+"/") {
+				delete(x.realDirs, dir)
+				delete(x.dirModes, dir)
+			}
+		}
+	} else {
+		err = x.dest.Remove(name)
+	}
+	if err != nil {
+		return fmt.Errorf("replacing %s: %w", name, err)
+	}
+	return nil
+}
+
+// applyDirModes gives directories their permission bits from the stream,
+// deepest first, now that nothing more is written into them.
+func (x *extraction) applyDirModes() {
+	dirs := make([]string, 0, len(x.dirModes))
+	for dir := range x.dirModes {
+		dirs = append(dirs, dir)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, dir := range dirs {
+		if !x.realDirs[dir] {
+			continue
+		}
+		// The owner keeps full access, so that the agent can always clean up.
+		mode := fs.FileMode(x.dirModes[dir])&fs.ModePerm | 0o700
+		if err := x.dest.Chmod(dir, mode); err != nil {
+			x.log.Warn().Err(err).Str("entry", dir).Msg("setting an artifact directory's mode failed")
+		}
+	}
+}
