@@ -65,11 +65,13 @@ for label in ${AGENT_LABELS:-}; do
   labels+=(--label "$label")
 done
 
+if [ "$action" = up ] || [ "$action" = upgrade ]; then
+  [ -n "${BAMBOO_SERVER:-}" ] || die "BAMBOO_SERVER is not set; set it to the Bamboo server's URL, e.g. https://bamboo.example.com"
+fi
 command -v docker >/dev/null || die "no docker command on PATH; install the Docker CLI"
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
   die "cannot reach the Docker engine (${DOCKER_HOST:-unix://$socket}); start it, or run as a user that may use its socket"
 if [ "$action" = up ] || [ "$action" = upgrade ]; then
-  [ -n "${BAMBOO_SERVER:-}" ] || die "BAMBOO_SERVER is not set; set it to the Bamboo server's URL, e.g. https://bamboo.example.com"
   [ -S "$socket" ] || die "$socket is not a socket; set DOCKER_SOCKET to the engine's socket on this host"
 fi
 
