@@ -14,6 +14,12 @@ if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq busybox-static >/dev/null
 fi
+command -v shellcheck >/dev/null || {
+  echo "==> installing shellcheck (the scripts are checked with it)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq shellcheck >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq shellcheck >/dev/null; }
+}
 command -v script >/dev/null || { echo "scripts/test.sh: the tty test needs script(1): apt-get install util-linux" >&2; exit 1; }
 
 echo "==> gofmt and go vet"
