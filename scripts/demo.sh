@@ -78,6 +78,15 @@ GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 export GO
 
 images_before=$(docker image ls -q --no-trunc | sort)
+# descends_from IMAGE ANCESTOR succeeds when ANCESTOR is IMAGE or one of its parents.
+descends_from() {
+  local id=$1
+  while [ -n "$id" ] && [ -n "$2" ]; do
+    [ "$id" = "$2" ] && return 0
+    id=$(docker image inspect --format '{{.Parent}}' "$id" 2>/dev/null) || return 1
+  done
+  return 1
+}
 cleanup() {
   status=$?
   if $keep; then
@@ -93,7 +102,14 @@ cleanup() {
     done
     if [ ${#built[@]} -gt 0 ]; then
       step "removing the images this run built: ${built[*]}"
-      docker image rm "${built[@]}" >/dev/null || status=1
+      # The legacy builder keeps the agent image's Go stage as an untagged
+      # image on top of the Go image: it goes too.
+      go_id=$(docker image inspect --format '{{.Id}}' "$GO_IMAGE" 2>/dev/null || true)
+      stages=()
+      for id in $(docker image ls -q --no-trunc --filter dangling=true); do
+        if descends_from "$id" "$go_id"; then stages+=("$id"); fi
+      done
+      docker image rm "${stages[@]}" "${built[@]}" >/dev/null || status=1
     fi
   fi
   if [ "$status" -eq 0 ]; then
