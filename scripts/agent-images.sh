@@ -40,13 +40,19 @@ have() { docker image inspect "$1" >/dev/null 2>&1; }
 # build TAG DOCKER-BUILD-ARGS... builds quietly, and shows the builder's
 # output only when it fails.
 build() {
-  local tag=$1 out t0=$SECONDS
+  local tag=$1 out old t0=$SECONDS
   shift
+  old=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
   if ! out=$(docker build -q "${label[@]}" -t "$tag" "$@" 2>&1); then
     printf '%s\n' "$out" >&2
     die "building $tag failed"
   fi
   echo "built $tag in $((SECONDS - t0))s"
+  # The image the tag named before is left untagged; remove it unless a
+  # container still uses it (the engine refuses then).
+  if [ -n "$old" ] && [ "$old" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then
+    docker image rm "$old" >/dev/null 2>&1 || true
+  fi
 }
 
 [ -x "$go" ] || die "no go command; install an official Go release or set GO"
