@@ -181,7 +181,8 @@ func (im agentPairImages) remove(t *testing.T) {
 	if info, err := api.ImageInspect(ctx, im.goImage); err == nil {
 		goID = info.ID
 	}
-	for _, tag := range []string{im.agentNext, im.agent, im.data, im.base, im.goImage} {
+	tags := []string{im.agentNext, im.agent, im.data, im.base, im.goImage}
+	for _, tag := range tags {
 		_, _ = api.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
 	}
 	if goID == "" {
@@ -200,6 +201,11 @@ func (im agentPairImages) remove(t *testing.T) {
 		}
 	}
 	_, _ = api.ImageRemove(ctx, goID, image.RemoveOptions{PruneChildren: true})
+	for _, id := range append([]string{goID}, tags...) {
+		if _, err := api.ImageInspect(ctx, id); err == nil {
+			t.Errorf("image %s is still there after the test", id)
+		}
+	}
 }
 
 func descendsFrom(ctx context.Context, id, ancestor string) bool {
