@@ -1,35 +1,57 @@
 #!/usr/bin/env bash
-# Shows sibling-run doing what a Bamboo script task does with it: on a machine
-# with only Docker and Go (Debian's busybox-static is installed if missing), it
-# builds sibling-run and the busybox and Go images (those already on the engine are reused), copies the
-# sample project scripts/demo/hello to a fresh working directory and runs
+# The whole agent architecture on this machine, offline, in one command: with
+# only Docker and Go (Debian's busybox-static is installed if missing), it
 #
-#   sibling-run --image sibling-run/go:local sh -c 'go vet ./... && go test ./... && go build -o hello .'
+#   1. builds the images with scripts/agent-images.sh: the agent image
+#      (images/agent: sibling-run compiled in a Go stage, on a stand-in for the
+#      Bamboo agent base image), the data image (images/agent-data), and a
+#      local Go image that builds run in (images/go);
+#   2. starts a data container and an agent, bamboo-agent-data.demo and
+#      bamboo-agent.demo, with scripts/agent.sh, as on a build host;
+#   3. puts the sample project scripts/demo/hello into the agent's build
+#      directory, as a Bamboo checkout would, and runs there, inside the agent
+#      as its user and with the variables Bamboo sets, what a script task runs:
 #
-# there, with the variables a Bamboo agent sets, then runs the binary it built.
-# The working directory is removed at the end; the images are kept for the next
-# run unless --clean is given, which removes the images this run built.
+#        sibling-run --image sibling-run/go:local sh -c 'go vet ./... && go test ./... && go build -o hello .'
 #
-# Usage: scripts/demo.sh [--clean]
-# Environment: GO (the go command; default: go on PATH, else /usr/local/go/bin/go),
-# BUSYBOX (the static busybox for the busybox image; default /bin/busybox).
+#   4. shows where the binary is, runs it, and removes the pair again.
+#
+# The images are kept for the next run (a warm run reuses the Go image and the
+# builder's cache); --clean removes those this run built. --keep leaves the
+# pair and the build directory for a look around (scripts/agent.sh down demo
+# removes them).
+#
+# Usage: scripts/demo.sh [--keep] [--clean]
+# Environment: GO (the go command; default: go on PATH, else
+# /usr/local/go/bin/go), BUSYBOX (the static busybox; default /bin/busybox).
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 clean=false
+keep=false
 for arg in "$@"; do
   case $arg in
     --clean) clean=true ;;
+    --keep) keep=true ;;
     -h | --help) usage; exit 0 ;;
     *) echo "demo.sh: unknown argument $arg" >&2; usage >&2; exit 2 ;;
   esac
 done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-busybox_image=sibling-run/busybox:local
-go_image=sibling-run/go:local
-build_key=DEMO-HELLO-JOB1-1
-started=$(date +%s)
+export BUSYBOX_IMAGE=sibling-run/busybox:local
+export GO_IMAGE=sibling-run/go:local
+export AGENT_BASE_IMAGE=sibling-run/bamboo-agent-base:standin
+export AGENT_IMAGE=sibling-run/bamboo-agent:local
+export AGENT_DATA_IMAGE=sibling-run/bamboo-agent-data:local
+# The stand-in agent only prints the server it was given; nothing is contacted.
+export BAMBOO_SERVER=https://bamboo.example.com AGENT_PULL=never AGENT_STOP_TIMEOUT=10
+agent=bamboo-agent.demo
+data=bamboo-agent-data.demo
+build_key=DEMO-HELLO-JOB1
+build_dir=/var/atlassian/application-data/bamboo-agent/xml-data/build-dir
+work=$build_dir/$build_key
+started=$SECONDS
 
 step() { printf '==> %s\n' "$*"; }
 fail() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
@@ -55,20 +77,43 @@ GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 [ -x "$GO" ] || fail "Go is not installed; install an official Go release into /usr/local/go"
 export GO
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sibling-run-demo.XXXXXX")
-built_images=()
+images_before=$(docker image ls -q --no-trunc | sort)
+# descends_from IMAGE ANCESTOR succeeds when ANCESTOR is IMAGE or one of its parents.
+descends_from() {
+  local id=$1
+  while [ -n "$id" ] && [ -n "$2" ]; do
+    [ "$id" = "$2" ] && return 0
+    id=$(docker image inspect --format '{{.Parent}}' "$id" 2>/dev/null) || return 1
+  done
+  return 1
+}
 cleanup() {
   status=$?
-  if ! rm -rf "$tmp"; then
-    echo "demo.sh: could not remove $tmp entirely; remove it by hand" >&2
-    status=1
+  if $keep; then
+    step "kept $agent and $data (remove them with: scripts/agent.sh down demo)"
+  else
+    "$here/scripts/agent.sh" down demo >/dev/null || status=1
   fi
-  if $clean && [ ${#built_images[@]} -gt 0 ]; then
-    step "removing the images this run built: ${built_images[*]}"
-    docker image rm "${built_images[@]}" >/dev/null || status=1
+  if $clean; then
+    built=()
+    for image in "$AGENT_IMAGE" "$AGENT_DATA_IMAGE" "$AGENT_BASE_IMAGE" "$GO_IMAGE" "$BUSYBOX_IMAGE"; do
+      id=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null) || continue
+      grep -qx "$id" <<<"$images_before" || built+=("$image")
+    done
+    if [ ${#built[@]} -gt 0 ]; then
+      step "removing the images this run built: ${built[*]}"
+      # The legacy builder keeps the agent image's Go stage as an untagged
+      # image on top of the Go image: it goes too.
+      go_id=$(docker image inspect --format '{{.Id}}' "$GO_IMAGE" 2>/dev/null || true)
+      stages=()
+      for id in $(docker image ls -q --no-trunc --filter dangling=true); do
+        if descends_from "$id" "$go_id"; then stages+=("$id"); fi
+      done
+      docker image rm "${stages[@]}" "${built[@]}" >/dev/null || status=1
+    fi
   fi
   if [ "$status" -eq 0 ]; then
-    step "done in $(($(date +%s) - started))s"
+    step "done in $((SECONDS - started))s"
   else
     echo "demo.sh: FAILED (exit $status)" >&2
   fi
@@ -76,41 +121,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "building sibling-run (static, CGO_ENABLED=0) with $("$GO" env GOVERSION)"
-mkdir "$tmp/bin"
-(cd "$here" && CGO_ENABLED=0 "$GO" build -o "$tmp/bin/sibling-run" ./cmd/sibling-run)
+step "building the images (Go stage, agent base stand-in, data image; the busybox and Go images are reused when present)"
+t0=$SECONDS
+AGENT_IMAGE_VERSION=demo "$here/scripts/agent-images.sh" | sed 's/^/    /'
+step "images ready in $((SECONDS - t0))s"
 
-if docker image inspect "$busybox_image" >/dev/null 2>&1; then
-  step "busybox image $busybox_image is on the engine already: reusing it"
-else
-  step "building the busybox image $busybox_image from /bin/busybox"
-  "$here/scripts/busybox-image.sh" "$busybox_image" >/dev/null
-  built_images+=("$busybox_image")
-fi
-if docker image inspect "$go_image" >/dev/null 2>&1; then
-  step "Go image $go_image is on the engine already: reusing it"
-else
-  step "building the Go image $go_image from $("$GO" env GOROOT)"
-  t0=$(date +%s)
-  GO_IMAGE_BASE=$busybox_image "$here/scripts/go-image.sh" "$go_image" >/dev/null
-  step "built $go_image in $(($(date +%s) - t0))s, $(docker image inspect "$go_image" --format '{{.Size}}' | awk '{printf "%.0f MB", $1 / 1e6}')"
-  built_images=("$go_image" "${built_images[@]}")
-fi
+step "starting the data container and the agent, as on a build host: scripts/agent.sh up demo"
+"$here/scripts/agent.sh" up demo | sed 's/^/    /'
+docker logs "$agent" 2>&1 | sed 's/^/    agent: /'
 
-# A Bamboo agent runs a script task in the job's working directory, with the
-# plan's variables in the environment and the tool on its PATH.
-work=$tmp/build-dir/$build_key
-mkdir -p "$work"
-cp -R "$here/scripts/demo/hello/." "$work/"
-step "running the build in $work, as a Bamboo script task would"
-cd "$work"
-PATH=$tmp/bin:$PATH \
-  bamboo_build_working_directory=$work \
-  bamboo_buildResultKey=$build_key \
-  sibling-run --image "$go_image" sh -c 'go vet ./... && go test ./... && go build -o hello .'
+step "checking out the sample project into the agent's build directory $work"
+docker exec -u bamboo "$agent" sh -c "rm -rf '$work' && mkdir -p '$work'"
+tar -C "$here/scripts/demo/hello" -cf - . | docker exec -i -u bamboo -w "$work" "$agent" tar -xf -
 
-left=$(docker ps -aq --filter "label=sibling-run.build-key=$build_key")
+step "running the script task in $agent as user bamboo: sibling-run --image $GO_IMAGE ..."
+t0=$SECONDS
+# What Bamboo does for a script task: the agent's user, the job's working
+# directory, the plan's variables as bamboo_* environment variables.
+# sibling-run runs the build as the owner of the build directory: bamboo.
+docker exec -u bamboo -w "$work" \
+  -e "bamboo_build_working_directory=$work" \
+  -e "bamboo_buildResultKey=$build_key-1" -e "bamboo_buildKey=$build_key" \
+  -e bamboo_planKey=DEMO-HELLO -e bamboo_planRepository_branch=main \
+  "$agent" sh -c 'sibling-run --image "$0" sh -c "go vet ./... && go test ./... && go build -o hello ."' "$GO_IMAGE"
+step "the build took $((SECONDS - t0))s"
+
+host_dir=$(docker container inspect --format "{{range .Mounts}}{{if eq .Destination \"$build_dir\"}}{{.Source}}{{end}}{{end}}" "$data")
+step "the binary is $work/hello in the data container's volume (on this host: $host_dir/$build_key/hello)"
+docker exec -u bamboo "$agent" ls -ln "$work/hello" | sed 's/^/    /'
+step "running it in the agent"
+docker exec -u bamboo "$agent" "$work/hello"
+left=$(docker ps -aq --filter "label=sibling-run.build-key=$build_key-1")
 [ -z "$left" ] || fail "sibling-run left container(s) behind: $left"
-[ -x "$work/hello" ] || fail "the build succeeded but $work/hello is missing"
-step "the build left its binary at $work/hello; running it"
-./hello

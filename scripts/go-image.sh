@@ -4,7 +4,8 @@
 # Usage: scripts/go-image.sh [TAG]   (default sibling-run/go:local)
 # Environment: GO (the go command to take the Go root from; default: go on
 # PATH, else /usr/local/go/bin/go), GO_IMAGE_BASE (default
-# sibling-run/busybox:local).
+# sibling-run/busybox:local), GO_IMAGE_PREBUILD (packages to compile into the
+# image's build cache; default std, empty for none).
 set -euo pipefail
 tag=${1:-sibling-run/go:local}
 base=${GO_IMAGE_BASE:-sibling-run/busybox:local}
@@ -44,8 +45,8 @@ mkdir "$context/go"
 # Everything a CGO_ENABLED=0 build, vet or test of a module needs, and no more.
 tar -C "$goroot" -cf - \
   --exclude=./test --exclude=./api --exclude=./doc --exclude=./misc \
-  --exclude=testdata --exclude='*_test.go' \
+  --exclude=testdata --exclude='*_test.go' --exclude=./src/cmd \
   --exclude="./pkg/tool/$goarch/cgo" --exclude=./pkg/obj \
   . | tar -C "$context/go" -xf -
-docker build -q --build-arg "BASE=$base" -t "$tag" "$context" >/dev/null
+docker build -q --build-arg "BASE=$base" --build-arg "PREBUILD=${GO_IMAGE_PREBUILD-std}" -t "$tag" "$context" >/dev/null
 echo "$tag"

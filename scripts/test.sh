@@ -34,6 +34,12 @@ if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; 
   $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends docker-registry apache2-utils >/dev/null
   if [ -n "$policy" ]; then $sudo rm -f "$policy"; trap - EXIT; fi
 fi
+command -v shellcheck >/dev/null || {
+  echo "==> installing shellcheck (the scripts are checked with it)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq shellcheck >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq shellcheck >/dev/null; }
+}
 command -v script >/dev/null || { echo "scripts/test.sh: the tty test needs script(1): apt-get install util-linux" >&2; exit 1; }
 
 echo "==> gofmt and go vet"
