@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -379,4 +380,32 @@ func runContainer(t *testing.T, config *container.Config, host *container.HostCo
 	var out bytes.Buffer
 	_, _ = stdcopy.StdCopy(&out, &out, logs)
 	return out.String(), code
+}
+
+// silentListener listens on loopback, accepts connections and never answers
+// them, like an engine or registry that hangs, and returns its address. The
+// connections are held open until the test ends.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, conn)
+		}
+	}()
+	return l.Addr().String()
 }

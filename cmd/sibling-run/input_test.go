@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,21 +76,8 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 // An engine address where something accepts connections but never answers
 // must not hang a build: sibling-run gives up within seconds.
 func TestSilentEngineIsReportedWithinSeconds(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			conn, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close() // held open, never answered
-		}
-	}()
-	r := siblingRun(t, t.TempDir(), []string{"DOCKER_HOST=tcp://" + silent.Addr().String()}, "--image", busyboxImage, "true")
+	silent := silentListener(t)
+	r := siblingRun(t, t.TempDir(), []string{"DOCKER_HOST=tcp://" + silent}, "--image", busyboxImage, "true")
 	if r.code != 125 || !strings.Contains(r.stderr, "no answer within") {
 		t.Errorf("exit code %d, stderr %q; want 125 and a word that the engine did not answer", r.code, r.stderr)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -247,21 +246,8 @@ func TestPullRecoversFromARegistryThatFailsForAWhile(t *testing.T) {
 // A pull that hangs (a registry that accepts connections and never answers)
 // stops at SIGTERM, promptly, like any other interrupted run.
 func TestSignalStopsAPull(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			conn, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-		}
-	}()
-	ref := silent.Addr().String() + "/sibling-run-test/x:silent"
+	silent := silentListener(t)
+	ref := silent + "/sibling-run-test/x:silent"
 	cmd := siblingRunCommand(t.TempDir(), []string{"DOCKER_CONFIG=" + t.TempDir()}, pullArgs(ref, "true")...)
 	stderrPipe, err := cmd.StderrPipe()
 	if err != nil {
