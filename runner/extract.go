@@ -275,9 +275,11 @@ func (x *extraction) hardlink(name string, hdr *tar.Header) error {
 	if !x.parentIsReal(target) {
 		return refusal(fmt.Sprintf("its target %q lies under a symbolic link", hdr.Linkname))
 	}
+	// Only regular files: a hard link to a symbolic link is another symbolic
+	// link with the same target, which can lead outside from its new place.
 	info, err := x.dest.Lstat(target)
-	if err != nil || !(info.Mode().IsRegular() || info.Mode()&fs.ModeSymlink != 0) {
-		return refusal(fmt.Sprintf("its target %q is not a file copied before it", hdr.Linkname))
+	if err != nil || !info.Mode().IsRegular() {
+		return refusal(fmt.Sprintf("its target %q is not a regular file copied before it", hdr.Linkname))
 	}
 	if target == name {
 		return nil

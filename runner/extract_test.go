@@ -127,6 +127,9 @@ func TestExtractRefusesWhatWouldLeaveTheDestination(t *testing.T) {
 		{"symlink made through a symlink", []entry{symlink("here", "."), symlink("here/up", "../outside")}, "here/up", "up"},
 		{"hardlink to outside", []entry{hardlink("passwd", "/etc/passwd")}, "passwd", "passwd"},
 		{"hardlink climbing out", []entry{hardlink("sentinel", "../outside.txt")}, "sentinel", "sentinel"},
+		// A hard link to a symbolic link is a second symbolic link with the
+		// same target, which may lead out from the link's new directory.
+		{"hardlink to a symlink", []entry{dir("a/"), dir("a/b/"), symlink("a/b/l", "../../x"), hardlink("l2", "a/b/l")}, "l2", "l2"},
 		{"device node", []entry{special("null", tar.TypeChar)}, "null", "null"},
 		{"block device", []entry{special("sda", tar.TypeBlock)}, "sda", "sda"},
 		{"fifo", []entry{special("pipe", tar.TypeFifo)}, "pipe", "pipe"},
@@ -304,6 +307,7 @@ func FuzzExtract(f *testing.F) {
 		{symlink("etc", "/etc"), file("etc/passwd", "x")},
 		{symlink("here", "."), symlink("here/up", "../outside.txt"), file("up", "x")},
 		{hardlink("h", "/etc/passwd"), hardlink("h2", "../outside.txt")},
+		{dir("a/"), dir("a/b/"), symlink("a/b/l", "../../outside.txt"), hardlink("l2", "a/b/l")},
 		{special("null", tar.TypeChar), special("sda", tar.TypeBlock), special("p", tar.TypeFifo)},
 		{{name: "huge", kind: tar.TypeReg, mode: 0o644, size: 1 << 50}},
 		{file("dup", "1"), file("dup", "2"), symlink("dup", "x"), dir("dup/")},
