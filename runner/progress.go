@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 // as a few log lines (each layer as it is done, then the total), which read
 // well in a CI log that keeps every byte. It returns the error the stream
 // ends with, if any.
-func showPull(body io.Reader, terminal *os.File, log zerolog.Logger) error {
+func showPull(body io.Reader, terminal fileWriter, log zerolog.Logger) error {
 	tally := newPullTally()
 	if terminal == nil {
 		err := decodePull(body, func(msg jsonmessage.JSONMessage) { tally.observe(msg, log) })

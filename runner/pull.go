@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
-	"golang.org/x/term"
 )
 
 // DefaultPullRetries is how often a pull that failed for a transient reason
@@ -87,12 +85,12 @@ type puller struct {
 	log     zerolog.Logger
 	// terminal is stderr when it is a terminal: the pull is shown there live;
 	// otherwise a few log lines report it.
-	terminal *os.File
+	terminal fileWriter
 }
 
 func newPuller(api *client.Client, cfg Config) *puller {
 	p := &puller{api: api, environ: cfg.Environ, retries: cfg.PullRetries, log: cfg.Log}
-	if f, ok := cfg.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := asTerminal(cfg.Stderr); ok {
 		p.terminal = f
 	}
 	return p

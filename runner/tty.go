@@ -31,8 +31,8 @@ func rawTerminal(in io.Reader) (restore func(), err error) {
 // followTerminalSize sizes the sibling's terminal to out's and resizes it on
 // every SIGWINCH until ctx ends. It does nothing when out is not a terminal.
 func followTerminalSize(ctx context.Context, api *client.Client, id string, out io.Writer) {
-	f, ok := out.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	f, ok := asTerminal(out)
+	if !ok {
 		return
 	}
 	resize := func() {
@@ -56,4 +56,21 @@ func followTerminalSize(ctx context.Context, api *client.Client, id string, out 
 			}
 		}
 	}()
+}
+
+// fileWriter is an output that has a file descriptor: an *os.File, or a
+// writer that wraps one and says which (sibling-run's stderr, which keeps
+// track of line ends for its log lines).
+type fileWriter interface {
+	io.Writer
+	Fd() uintptr
+}
+
+// asTerminal returns w as a fileWriter when it writes to a terminal.
+func asTerminal(w io.Writer) (fileWriter, bool) {
+	f, ok := w.(fileWriter)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, false
+	}
+	return f, true
 }

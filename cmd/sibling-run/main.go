@@ -51,7 +51,8 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "sibling-run: %v; see sibling-run --help\n", err)
 		return runner.ExitToolFailure
 	}
-	log := newLogger(c.LogLevel, c.LogFormat)
+	stdout, stderr := newOutputs(os.Stdout, os.Stderr)
+	log := newLogger(c.LogLevel, c.LogFormat, stderr.logLines())
 
 	// The first SIGINT or SIGTERM cancels the run with the signal as its cause;
 	// the runner forwards it to the build and cleans up before we exit.
@@ -72,7 +73,7 @@ func run(args []string) int {
 		}
 	}()
 
-	g := &globals{Ctx: ctx, Host: c.Host, Log: log}
+	g := &globals{Ctx: ctx, Host: c.Host, Log: log, Stdout: stdout, Stderr: stderr}
 	if err := kctx.Run(g); err != nil {
 		log.Error().Msg(err.Error())
 		return exitCode(err)
@@ -81,13 +82,15 @@ func run(args []string) int {
 }
 
 // globals is what every command's Run gets: the context that signals cancel,
-// the engine's address and the logger. A command sets ExitCode to end the
-// process with a code that is not a failure of sibling-run (the build's own).
+// the engine's address, the logger and the outputs it shares with the build.
+// A command sets ExitCode to end the process with a code that is not a
+// failure of sibling-run (the build's own).
 type globals struct {
-	Ctx      context.Context
-	Host     string
-	Log      zerolog.Logger
-	ExitCode int
+	Ctx            context.Context
+	Host           string
+	Log            zerolog.Logger
+	Stdout, Stderr *lineEnds
+	ExitCode       int
 }
 
 // exitCode maps an error to the process's exit code: the code an error

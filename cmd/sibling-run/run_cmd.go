@@ -84,8 +84,8 @@ func (r *runCmd) Run(g *globals) error {
 		TTY:         r.TTY,
 		DryRun:      r.DryRun,
 		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
+		Stdout:      g.Stdout,
+		Stderr:      g.Stderr,
 		Log:         g.Log,
 
 		PidsLimit:       r.PidsLimit,

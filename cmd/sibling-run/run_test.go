@@ -64,18 +64,16 @@ func TestBothStreamsArriveByteForByteAfterAFastExit(t *testing.T) {
 	}
 }
 
-func TestExitCodesPassThrough(t *testing.T) {
+// A command that cannot be started gives docker run's codes, with or without
+// an init process. (The build's own codes 0-255 and signals are in the
+// reliability suite.)
+func TestCommandThatCannotStartGives126Or127(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string
 		args []string
 		want int
 	}{
-		{"success", []string{"true"}, 0},
-		{"failure", []string{"sh", "-c", "exit 1"}, 1},
-		{"any code", []string{"sh", "-c", "exit 42"}, 42},
-		{"highest code", []string{"sh", "-c", "exit 255"}, 255},
-		{"killed by a signal", []string{"sh", "-c", "kill -TERM $$"}, 143},
 		{"command not found, with init", []string{"no-such-command"}, runner.ExitNotFound},
 		{"command not found, without init", []string{"--no-init", "no-such-command"}, runner.ExitNotFound},
 		{"cannot invoke, with init", []string{"/etc/passwd"}, runner.ExitCannotInvoke},
