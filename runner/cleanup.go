@@ -46,14 +46,23 @@ func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall
 
 // removeSibling removes the sibling, running or not, with its anonymous
 // volumes. Volumes it shares through --volumes-from stay: the engine keeps a
-// volume that another container still uses.
-func removeSibling(ctx context.Context, api *client.Client, id string, log zerolog.Logger) {
-	ctx, cancel := detached(ctx, removeTimeout)
+// volume that another container still uses. When the engine went away during
+// the build, it gets one short try and a failure is only a warning: the run's
+// error already says that the sibling may be left and how to remove it.
+func removeSibling(ctx context.Context, api *client.Client, id string, engineLost bool, log zerolog.Logger) {
+	timeout := removeTimeout
+	if engineLost {
+		timeout = engineTimeout
+	}
+	ctx, cancel := detached(ctx, timeout)
 	defer cancel()
 	err := api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
+	switch {
+	case err == nil || cerrdefs.IsNotFound(err):
+		log.Debug().Msg("removed the sibling")
+	case engineLost:
+		log.Warn().Err(err).Msg("could not remove the sibling; it is left on the engine")
+	default:
 		log.Error().Err(err).Msg("removing the sibling failed; run `sibling-run reap` once the engine answers")
-		return
 	}
-	log.Debug().Msg("removed the sibling")
 }

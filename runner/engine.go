@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -41,4 +43,14 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 	}
 	api.NegotiateAPIVersionPing(ping)
 	return api, nil
+}
+
+// lostEngine reports that the engine went away while the run was doing
+// something after the sibling was created: the sibling may be left on it.
+func lostEngine(api *client.Client, doing string, err error) error {
+	var request *url.Error
+	if errors.As(err, &request) {
+		err = request.Err // its URL repeats the engine's address, escaped
+	}
+	return toolFailure("lost the Docker engine at %s while %s (%w); the sibling may be left on it: once the engine is back, run sibling-run reap", api.DaemonHost(), doing, err)
 }

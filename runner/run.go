@@ -116,10 +116,11 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	for _, w := range created.Warnings {
 		log.Warn().Msg(w)
 	}
+	engineLost := false // set when the engine went away during the build
 	if cfg.Keep {
 		defer log.Info().Str("id", id).Msg("kept the sibling for inspection; remove it with docker rm -f")
 	} else {
-		defer removeSibling(lifecycle, api, id, log)
+		defer func() { removeSibling(lifecycle, api, id, engineLost, log) }()
 	}
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
@@ -133,6 +134,10 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	defer func() { <-userReady }()
 
 	att, err := attach(lifecycle, api, id, cfg.Interactive)
+	if client.IsErrConnectionFailed(err) {
+		engineLost = true
+		return Result{}, lostEngine(api, "attaching to the sibling", err)
+	}
 	if err != nil {
 		return Result{}, toolFailure("attaching to the sibling for %s: %w", cfg.Image, err)
 	}
@@ -168,7 +173,17 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		return Result{}, context.Cause(ctx)
 	}
 	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
-	if err := api.ContainerStart(lifecycle, id, container.StartOptions{}); err != nil {
+	// The build may already run, and print, when the engine dies before its
+	// answer to the start arrives.
+	if err := api.ContainerStart(lifecycle, id, container.StartOptions{}); client.IsErrConnectionFailed(err) {
+		engineLost = true
+		// What the build wrote before the engine died is passed on.
+		select {
+		case <-output:
+		case <-time.After(engineTimeout):
+		}
+		return Result{}, lostEngine(api, "starting the build", err)
+	} else if err != nil {
 		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
 	}
 	started := time.Now()
@@ -197,7 +212,8 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		return Result{}, interrupted
 	}
 	if exit.err != nil {
-		return Result{}, toolFailure("lost the engine while waiting for the build: %w; once the engine is back, run sibling-run reap", exit.err)
+		engineLost = true
+		return Result{}, lostEngine(api, "waiting for the build", exit.err)
 	}
 	if exit.status.Error != nil && exit.status.Error.Message != "" {
 		return Result{}, toolFailure("waiting for the build: %s", exit.status.Error.Message)

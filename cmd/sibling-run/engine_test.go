@@ -247,10 +247,12 @@ func siblingRun(t *testing.T, dir string, env []string, args ...string) result {
 func siblingRunCommand(dir string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	// The test's own engine, unless env names another: the last of two wins.
 	if host := os.Getenv("DOCKER_HOST"); host != "" {
 		cmd.Env = append(cmd.Env, "DOCKER_HOST="+host)
 	}
+	cmd.Env = append(cmd.Env, env...)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,4 +85,46 @@ func TestSilentEngineIsReportedWithinSeconds(t *testing.T) {
 	if r.took > 15*time.Second {
 		t.Errorf("took %s to give up on a silent engine", r.took)
 	}
+}
+
+// A DOCKER_HOST where nothing listens is one line and 125 at once, and
+// creates nothing: the variable is honoured like --host.
+func TestDockerHostWhereNothingListensIsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, host string
+	}{
+		{"absent socket", "unix://" + dir + "/absent.sock"},
+		{"refused port", "tcp://" + closedPort(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := allContainerIDs(t)
+			r := siblingRun(t, dir, []string{"DOCKER_HOST=" + tc.host}, buildArgs("true")...)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if r.code != 125 || len(lines) != 1 || !strings.Contains(r.stderr, "cannot reach the Docker engine at "+tc.host+": nothing answers there") {
+				t.Errorf("exit code %d, stderr:\n%s\nwant 125 and one line saying nothing answers at %s", r.code, r.stderr, tc.host)
+			}
+			if r.took > 15*time.Second {
+				t.Errorf("took %s to give up on an engine that refuses connections", r.took)
+			}
+			for id := range allContainerIDs(t) {
+				if !before[id] {
+					t.Errorf("container %.12s was created", id)
+				}
+			}
+		})
+	}
+}
+
+// closedPort returns a loopback address that refuses connections: a port
+// the kernel just handed out and that nothing listens on any more.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
