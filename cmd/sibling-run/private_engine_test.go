@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,9 +23,11 @@ import (
 
 // privateEngine is a second dockerd of the test's own, which a test may kill
 // without disturbing the main engine: its own socket, data root, exec root
-// and managed containerd, all under one temporary directory, and no bridge,
-// iptables rules or forwarding settings, so it leaves the host's networking
-// alone. Its builds must run with --network none.
+// and managed containerd, all under one temporary directory, and a network
+// namespace of its own, with no bridge, iptables rules or forwarding
+// settings. The namespace matters: a dockerd without a bridge deletes any
+// docker0 it finds, and in the host's namespace that is the main engine's.
+// Its builds must run with --network none.
 type privateEngine struct {
 	t    *testing.T
 	dir  string
@@ -47,6 +50,14 @@ func startPrivateEngine(t *testing.T) *privateEngine {
 		t.Fatal(err)
 	}
 	e := &privateEngine{t: t, dir: dir, host: "unix://" + filepath.Join(dir, "docker.sock"), log: filepath.Join(dir, "dockerd.log")}
+	// Checked after the engine is gone (cleanups run last first): it must
+	// not have added or removed any of the host's interfaces, docker0 above all.
+	hostLinks := hostInterfaces(t)
+	t.Cleanup(func() {
+		if after := hostInterfaces(t); after != hostLinks {
+			t.Errorf("the private engine changed the host's network interfaces: before %s, after %s", hostLinks, after)
+		}
+	})
 	t.Cleanup(e.remove)
 	// An empty configuration, so that the main engine's daemon.json (its
 	// data root, its storage driver) does not apply.
@@ -82,7 +93,7 @@ func (e *privateEngine) start() {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so a Ctrl-C of the test reaches it only through
 	// the cleanup; and it dies with the test process if that is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWNET}
 	if err := cmd.Start(); err != nil {
 		e.t.Fatalf("starting a private dockerd: %v", err)
 	}
@@ -349,4 +360,22 @@ func descendants(procs map[int]process, roots []int) []int {
 		}
 	}
 	return all
+}
+
+// hostInterfaces names the host's network interfaces, but for the veth pairs
+// that the main engine's containers come and go with.
+func hostInterfaces(t *testing.T) string {
+	t.Helper()
+	links, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range links {
+		if !strings.HasPrefix(l.Name, "veth") {
+			names = append(names, l.Name)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, " ")
 }
