@@ -1,25 +1,54 @@
 #!/usr/bin/env bash
-# Measures sibling-run against docker run doing the same work in the same
-# busybox image, on this machine and in one run, and prints a Markdown table:
+# Measures sibling-run against docker doing the same work with the same image,
+# on this machine and in one run, and prints one Markdown table (medians with
+# min–max, ratios, the goals and whether they are met) under a header naming
+# the machine, the engine, the date and the load average.
 #
-#   lifecycle   BENCH_PAIRS alternating pairs of `sibling-run --image IMG true`
-#               and `docker run --rm IMG true`: wall time of each, and the
-#               median of the per-pair ratios sibling-run / docker run.
-#   output      the build writes BENCH_OUTPUT_MIB MiB of 64-byte text lines to
-#               stdout, which `wc -c` on the host counts for every tool:
-#               sibling-run (its default --log-driver none), docker run --rm
-#               (the engine's default logging) and docker run --rm
-#               --log-driver none, BENCH_RUNS rounds in rotating order.
-#               The same is done with BENCH_RSS_MIB MiB for the memory row.
-#   memory      peak RSS of each client while it streams, from GNU time.
+#   lifecycle     BENCH_PAIRS alternating pairs of `sibling-run --image IMG
+#                 true` and `docker run --rm IMG true`: the wall time of each
+#                 and the median of the per-pair ratios.
+#   non-root      the same in a working directory owned by BENCH_USER, which
+#                 sibling-run's build then runs as (it adds a passwd entry and
+#                 a HOME to the sibling), against `docker run --rm --user
+#                 BENCH_USER IMG true` (which adds no passwd entry).
+#   concurrency   BENCH_CONCURRENCY builds at once on the engine, sibling-run
+#                 against docker run --rm, BENCH_CONCURRENCY_ROUNDS alternating
+#                 rounds: total wall time. Each build runs
+#                 `sh -c 'echo start; sleep 1; echo done'` (a second of work
+#                 and some output), and every one's exit code and output are
+#                 checked.
+#   output        the build writes BENCH_OUTPUT_MIB MiB of 64-byte text lines
+#                 to stdout, counted by `wc -c` on the host, through
+#                 sibling-run (its default --log-driver none), docker run --rm
+#                 (the engine's default logging) and docker run --rm
+#                 --log-driver none, BENCH_RUNS rounds in rotating order: MB/s
+#                 of wall time, client CPU, and each client's peak RSS (GNU
+#                 time), also at BENCH_RSS_MIB MiB to show it stays flat.
+#   artifacts     the build writes BENCH_ARTIFACT_MIB MiB (files of 64 MiB,
+#                 from /dev/urandom) to /out; sibling-run --artifact /out
+#                 against `docker cp` of /out from an exited container,
+#                 BENCH_ARTIFACT_ROUNDS alternating rounds: MB/s of the copy
+#                 alone (sibling-run's own logged time for it; docker cp's
+#                 whole command), byte counts checked.
 #
-# Progress goes to stderr, the table to stdout. Containers are labelled with
-# this run's id and only those are ever removed; nothing else is touched.
+# Progress goes to stderr, the table to stdout. Every container carries this
+# run's label, and only those are removed, on every exit path.
 #
-# Usage: scripts/bench.sh > bench.md
-# Environment: BENCH_PAIRS (21), BENCH_OUTPUT_MIB (1024), BENCH_RUNS (3),
-#   BENCH_RSS_MIB (64), BENCH_IMAGE (sibling-run/busybox:local, built if
-#   missing), GO (default: go on PATH, else /usr/local/go/bin/go).
+# Usage: scripts/bench.sh > bench.md      (10–15 minutes with the defaults)
+#        BENCH_QUICK=1 scripts/bench.sh   (small sizes, about a minute: a try)
+# Environment (defaults; BENCH_QUICK=1 changes those in brackets):
+#   BENCH_PAIRS (21 [4])                lifecycle pairs, for each lifecycle row
+#   BENCH_USER (4242:4343)              uid:gid of the non-root row; without
+#                                       root, your own uid:gid
+#   BENCH_CONCURRENCY (8)               builds at once
+#   BENCH_CONCURRENCY_ROUNDS (5 [2])    rounds of each
+#   BENCH_OUTPUT_MIB (1024 [64])        output of the throughput rows
+#   BENCH_RSS_MIB (64 [16])             output of the small memory row
+#   BENCH_RUNS (5 [2])                  rounds of each output size
+#   BENCH_ARTIFACT_MIB (1024 [64])      size of the artifact tree
+#   BENCH_ARTIFACT_ROUNDS (5 [2])       rounds of the artifact copy
+#   BENCH_IMAGE (sibling-run/busybox:local, built if missing)
+#   GO (go on PATH, else /usr/local/go/bin/go)   to build sibling-run
 set -euo pipefail
 
 case ${1:-} in
@@ -28,61 +57,89 @@ case ${1:-} in
   *) echo "bench.sh: no arguments are taken; see --help" >&2; exit 2 ;;
 esac
 
-pairs=${BENCH_PAIRS:-21}
-mib=${BENCH_OUTPUT_MIB:-1024}
-runs=${BENCH_RUNS:-3}
-rss_mib=${BENCH_RSS_MIB:-64}
+if [ "${BENCH_QUICK:-}" = 1 ]; then q=true; else q=false; fi
+pick() { if $q; then echo "$2"; else echo "$1"; fi; } # FULL QUICK
+pairs=${BENCH_PAIRS:-$(pick 21 4)}
+conc=${BENCH_CONCURRENCY:-8}
+conc_rounds=${BENCH_CONCURRENCY_ROUNDS:-$(pick 5 2)}
+mib=${BENCH_OUTPUT_MIB:-$(pick 1024 64)}
+rss_mib=${BENCH_RSS_MIB:-$(pick 64 16)}
+runs=${BENCH_RUNS:-$(pick 5 2)}
+art_mib=${BENCH_ARTIFACT_MIB:-$(pick 1024 64)}
+art_rounds=${BENCH_ARTIFACT_ROUNDS:-$(pick 5 2)}
 image=${BENCH_IMAGE:-sibling-run/busybox:local}
-for n in "$pairs" "$mib" "$runs" "$rss_mib"; do
+for n in "$pairs" "$conc" "$conc_rounds" "$mib" "$rss_mib" "$runs" "$art_mib" "$art_rounds"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_* counts must be positive integers, not '$n'" >&2; exit 2; }
 done
+if [ "$(id -u)" = 0 ]; then
+  build_user=${BENCH_USER:-4242:4343}
+else
+  build_user=${BENCH_USER:-$(id -u):$(id -g)}
+fi
+[[ $build_user =~ ^[1-9][0-9]*:[0-9]+$ ]] || { echo "bench.sh: BENCH_USER must be uid:gid with a uid other than 0, not '$build_user'" >&2; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 
 note() { printf '==> %s\n' "$*" >&2; }
 fail() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
+dot() { printf '.' >&2; }
 
-# Microseconds since the epoch; bash 5's EPOCHREALTIME costs no fork.
+# --- arithmetic and statistics ----------------------------------------------
+
+# stamp: microseconds since the epoch in REPLY; bash 5's EPOCHREALTIME costs
+# no fork.
 stamp() {
-  if [[ -n ${EPOCHREALTIME:-} ]]; then
-    REPLY=${EPOCHREALTIME//[.,]/}
-  else
-    REPLY=$(($(date +%s%N) / 1000))
-  fi
+  if [[ -n ${EPOCHREALTIME:-} ]]; then REPLY=${EPOCHREALTIME//[.,]/}; else REPLY=$(($(date +%s%N) / 1000)); fi
 }
-
-# median min max of the numbers on stdin, one a line.
+calc() { awk "BEGIN { print $1 }"; } # calc EXPR: awk arithmetic
+# record NAME VALUE: one more sample of NAME.
+record() { echo "$2" >>"$tmp/samples.$1"; }
+# stats NAME: "median min max" of NAME's samples.
 stats() {
-  sort -g | awk '{ v[NR] = $1 }
+  [ -s "$tmp/samples.$1" ] || { echo nan nan nan; return; }
+  sort -g "$tmp/samples.$1" | awk '{ v[NR] = $1 }
     END { if (NR == 0) { print "nan nan nan"; exit }
           m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
           print m, v[1], v[NR] }'
 }
-# fmt PRECISION NUMBER...: the numbers, rounded.
-fmt() { local p=$1; shift; awk -v p="$p" 'BEGIN { for (i = 1; i < ARGC; i++) printf "%s%.*f", (i > 1 ? " " : ""), p, ARGV[i]; print "" }' "$@"; }
-# calc EXPR: awk arithmetic.
-calc() { awk "BEGIN { print $1 }"; }
+# cell NAME PRECISION: "median (min–max)" of NAME's samples, rounded.
+cell() {
+  stats "$1" | awk -v p="$2" '$1 == "nan" { print "n/a"; exit } { printf "%.*f (%.*f–%.*f)\n", p, $1, p, $2, p, $3 }'
+}
+median() { stats "$1" | cut -d' ' -f1; }
+# met CONDITION: yes or **no**, for the table; n/a when a value is missing.
+met() {
+  case $1 in *nan*) echo n/a; return ;; esac
+  if awk "BEGIN { exit !($1) }"; then echo yes; else echo '**no**'; fi
+}
+
+# --- setting up ---------------------------------------------------------------
 
 command -v docker >/dev/null || fail "docker is not installed"
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || fail "cannot reach the Docker engine"
 [ -x "$GO" ] || fail "no go command; set GO=/path/to/go"
 if [ -x /usr/bin/time ] && /usr/bin/time -f %M -o /dev/null true 2>/dev/null; then
-  timer_ok=true
+  gnu_time=true
 else
-  timer_ok=false
-  note "GNU time is missing, so peak memory is not measured; install it with: apt-get install -y time"
+  gnu_time=false
+  note "GNU time is missing, so client memory and CPU are not measured; install it with: apt-get install -y time"
 fi
 
 run_id=sibling-run-bench-$$-$RANDOM
 label=sibling-run-bench=$run_id
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sibling-run-bench.XXXXXX")
 cleanup() {
-  local status=$? left
+  local status=$? jobs left
+  trap - INT TERM
+  jobs=$(jobs -p)
+  # shellcheck disable=SC2086 # one pid a word
+  [ -z "$jobs" ] || kill $jobs 2>/dev/null || true
+  wait 2>/dev/null || true
   left=$(docker ps -aq --filter "label=$label" 2>/dev/null || true)
   if [ -n "$left" ]; then
     note "removing this run's leftover containers: $(echo "$left" | tr '\n' ' ')"
     # shellcheck disable=SC2086 # one id a word
-    docker rm -f $left >/dev/null || status=1
+    docker rm -f -v $left >/dev/null || status=1
   fi
   rm -rf "$tmp"
   exit "$status"
@@ -98,16 +155,105 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
   note "building the busybox image $image"
   "$here/scripts/busybox-image.sh" "$image" >/dev/null
 fi
+
+# Two working directories: one owned by whoever runs this (root, on a build
+# host's agent: the goal's row), one owned by BENCH_USER.
 work=$tmp/work
-mkdir "$work"
+work_user=$tmp/work-user
+mkdir "$work" "$work_user"
+if [ "$(stat -c %u:%g "$work_user")" != "$build_user" ]; then
+  chown "$build_user" "$work_user" 2>/dev/null || fail "cannot give $work_user to $build_user; run as root or set BENCH_USER=$(id -u):$(id -g)"
+fi
 cd "$work"
 
-# The three ways to run a build. sibling-run runs in $work, which it shares
-# with the build; every container carries this run's label, for cleanup only.
-sr=("$tmp/sibling-run" --image "$image" --label "$label")
-dk=(docker run --rm --label "$label" "$image")
-dn=(docker run --rm --label "$label" --log-driver none "$image")
-declare -A tool_name=([sr]=sibling-run [dk]="docker run --rm" [dn]="docker run --rm --log-driver none")
+# The tools. sibling-run shares its working directory with the build; every
+# container carries this run's label, for cleanup only.
+# The functions below take a tool's name and use its array through local -n.
+# shellcheck disable=SC2034 # used by name
+{
+  sr=("$tmp/sibling-run" --image "$image" --label "$label" --workdir "$work")
+  [ "$(id -u)" = 0 ] || sr+=(--user 0:0) # the goal's row runs as root, like docker run
+  sr_user=("$tmp/sibling-run" --image "$image" --label "$label" --workdir "$work_user")
+  dk=(docker run --rm --label "$label" "$image")
+  dk_user=(docker run --rm --label "$label" --user "$build_user" "$image")
+  dn=(docker run --rm --label "$label" --log-driver none "$image")
+}
+declare -A tool_name=([sr]=sibling-run [sr_user]="sibling-run as $build_user" [dk]="docker run --rm"
+  [dk_user]="docker run --rm --user $build_user" [dn]="docker run --rm --log-driver none")
+
+loads=()
+sample_load() { loads+=("$(cut -d' ' -f1 /proc/loadavg)"); }
+others() { # containers running on the engine that are not this run's
+  docker ps -q --filter status=running | grep -cvxF -f <(docker ps -q --filter "label=$label") || true
+}
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+others_before=$(others)
+if awk -v l="${load_before%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  note "the machine is busy (load $load_before on $(nproc) CPUs): expect noisy numbers"
+fi
+bench_start=$(date +%s)
+
+# --- lifecycle ------------------------------------------------------------------
+
+# once TOOL: runs `true` with TOOL; the wall time in ms is in LAST_MS.
+once() {
+  local -n cmd=$1
+  local t0
+  stamp; t0=$REPLY
+  "${cmd[@]}" true >>"$tmp/life.log" 2>&1 || { tail -n 20 "$tmp/life.log" >&2; fail "${tool_name[$1]} true failed"; }
+  stamp
+  LAST_MS=$(calc "($REPLY - $t0) / 1000")
+}
+# lifecycle NAME A B: a warm-up of each, then alternating pairs of A and B.
+lifecycle() {
+  local name=$1 a=$2 b=$3 i ta tb
+  once "$a"; once "$b"
+  for ((i = 1; i <= pairs; i++)); do
+    if ((i % 2)); then once "$a"; ta=$LAST_MS; once "$b"; tb=$LAST_MS
+    else once "$b"; tb=$LAST_MS; once "$a"; ta=$LAST_MS; fi
+    record "$name.a" "$ta"; record "$name.b" "$tb"; record "$name.ratio" "$(calc "$ta / $tb")"
+    dot
+  done
+  printf '\n' >&2
+  sample_load
+}
+note "lifecycle: $pairs alternating pairs of \`true\`, as root"
+lifecycle life sr dk
+note "lifecycle: $pairs alternating pairs of \`true\`, as $build_user"
+lifecycle user sr_user dk_user
+
+# --- concurrency ----------------------------------------------------------------
+
+conc_script='echo start; sleep 1; echo done'
+# concurrent TOOL: runs BENCH_CONCURRENCY builds with TOOL at once, checks
+# each one's exit code and output, and records the total wall time in s.
+concurrent() {
+  local -n cmd=$1
+  local i t0 pids=() rc
+  stamp; t0=$REPLY
+  for ((i = 1; i <= conc; i++)); do
+    "${cmd[@]}" sh -c "$conc_script" >"$tmp/conc.$i.out" 2>"$tmp/conc.$i.err" &
+    pids+=($!)
+  done
+  for ((i = 1; i <= conc; i++)); do
+    rc=0
+    wait "${pids[i - 1]}" || rc=$?
+    [ "$rc" = 0 ] || { cat "$tmp/conc.$i.err" >&2; fail "${tool_name[$1]} build $i of $conc at once exited with $rc"; }
+    [ "$(cat "$tmp/conc.$i.out")" = "$(printf 'start\ndone')" ] || fail "${tool_name[$1]} build $i of $conc at once printed: $(head -c 200 "$tmp/conc.$i.out")"
+  done
+  stamp
+  record "conc.$1" "$(calc "($REPLY - $t0) / 1000000")"
+}
+note "concurrency: $conc_rounds alternating rounds of $conc builds at once"
+for ((r = 1; r <= conc_rounds; r++)); do
+  if ((r % 2)); then concurrent sr; concurrent dk; else concurrent dk; concurrent sr; fi
+  record conc.ratio "$(calc "$(tail -n 1 "$tmp/samples.conc.sr") / $(tail -n 1 "$tmp/samples.conc.dk")")"
+  dot
+done
+printf '\n' >&2
+sample_load
+
+# --- output and memory ------------------------------------------------------------
 
 # The build's output: 64-byte lines, made once in /dev/shm (a tmpfs in every
 # container) and written with cat, so that the build itself is not what limits
@@ -120,122 +266,130 @@ for j in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do cat /dev/shm/c1; done > /dev
 i=0; while [ \$i -lt $(($1 / 16)) ]; do cat /dev/shm/c16; i=\$((i + 1)); done
 i=0; while [ \$i -lt $(($1 % 16)) ]; do cat /dev/shm/c1; i=\$((i + 1)); done"
 }
-
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${load_before%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
-  note "the machine is busy (load $load_before on $(nproc) CPUs): expect noisy numbers"
-fi
-bench_start=$(date +%s)
-
-# --- lifecycle -------------------------------------------------------------
-note "lifecycle: 1 warm-up + $pairs alternating pairs of \`true\`"
-life_once() { # KIND: runs `true`, appends the wall time in ms to $tmp/life.KIND
+# stream TOOL MIB: MIB MiB through TOOL into wc -c; records MB/s, the byte
+# count, peak RSS in KiB and CPU seconds.
+stream() {
   local -n cmd=$1
-  local t0
+  local t0 bytes rss=nan user=0 sys=0 timer=()
+  $gnu_time && timer=(/usr/bin/time -f '%M %U %S' -o "$tmp/time")
   stamp; t0=$REPLY
-  "${cmd[@]}" true >>"$tmp/life.log" 2>&1 || { tail -n 20 "$tmp/life.log" >&2; fail "${tool_name[$1]} true failed"; }
-  stamp
-  LAST_MS=$(calc "($REPLY - $t0) / 1000")
-  echo "$LAST_MS" >>"$tmp/life.$1"
-}
-life_once sr; life_once dk
-: >"$tmp/life.sr"; : >"$tmp/life.dk"; : >"$tmp/life.ratio"
-for ((i = 1; i <= pairs; i++)); do
-  if ((i % 2)); then life_once sr; s=$LAST_MS; life_once dk; d=$LAST_MS
-  else life_once dk; d=$LAST_MS; life_once sr; s=$LAST_MS; fi
-  calc "$s / $d" >>"$tmp/life.ratio"
-  printf '.' >&2
-done
-printf '\n' >&2
-
-# --- output and memory ----------------------------------------------------
-# out_once KIND MIB: streams MIB MiB through KIND into wc -c and appends
-# "MB/s bytes rss_kib cpu_s wall_ms" to $tmp/out.MIB.KIND.
-out_once() {
-  local -n cmd=$1
-  local t0 wall bytes rss=nan cpu=nan u s tm=()
-  $timer_ok && tm=(/usr/bin/time -f '%M %U %S' -o "$tmp/time")
-  stamp; t0=$REPLY
-  if ! "${tm[@]}" "${cmd[@]}" sh -c "$(producer "$2")" 2>>"$tmp/out.log" | wc -c >"$tmp/count"; then
+  if ! "${timer[@]}" "${cmd[@]}" sh -c "$(producer "$2")" 2>>"$tmp/out.log" | wc -c >"$tmp/count"; then
     tail -n 20 "$tmp/out.log" >&2
     fail "${tool_name[$1]} failed while writing $2 MiB"
   fi
   stamp
-  wall=$((REPLY - t0))
   bytes=$(tr -d ' ' <"$tmp/count")
-  if $timer_ok; then
-    read -r rss u s <"$tmp/time"
-    cpu=$(calc "$u + $s")
-  fi
-  echo "$(calc "$bytes / $wall") $bytes $rss $cpu $((wall / 1000))" >>"$tmp/out.$2.$1"
+  [ "$bytes" = $(($2 * 1048576)) ] || fail "${tool_name[$1]} passed on $bytes bytes of $(($2 * 1048576))"
+  record "out$2.$1" "$(calc "$bytes / ($REPLY - $t0)")"
+  $gnu_time && read -r rss user sys <"$tmp/time"
+  record "rss$2.$1" "$rss"
+  $gnu_time && record "cpu$2.$1" "$(calc "$user + $sys")"
+  return 0
 }
-out_rounds() { # MIB
+# output MIB: BENCH_RUNS rounds of the three tools in rotating order.
+output() {
   local order=(sr dn dk) r k
   for ((r = 0; r < runs; r++)); do
-    for k in 0 1 2; do
-      out_once "${order[(r + k) % 3]}" "$1"
-      printf '.' >&2
-    done
+    for k in 0 1 2; do stream "${order[(r + k) % 3]}" "$1"; done
+    record "out$1.ratio_none" "$(calc "$(tail -n 1 "$tmp/samples.out$1.sr") / $(tail -n 1 "$tmp/samples.out$1.dn")")"
+    record "out$1.ratio_default" "$(calc "$(tail -n 1 "$tmp/samples.out$1.sr") / $(tail -n 1 "$tmp/samples.out$1.dk")")"
+    dot
   done
   printf '\n' >&2
+  sample_load
 }
 note "output: $runs rounds of $rss_mib MiB, then $runs rounds of $mib MiB (docker run's default logging is the slow one)"
-out_rounds "$rss_mib"
-[ "$mib" -eq "$rss_mib" ] || out_rounds "$mib"
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-took=$(($(date +%s) - bench_start))
+output "$rss_mib"
+[ "$mib" = "$rss_mib" ] || output "$mib"
 
-# --- the table ---------------------------------------------------------------
-col() { cut -d' ' -f"$1" "$2"; } # field FIELD of FILE, one a line
-read -r ls lsmin lsmax < <(stats <"$tmp/life.sr")
-read -r ld ldmin ldmax < <(stats <"$tmp/life.dk")
-read -r lr lrmin lrmax < <(stats <"$tmp/life.ratio")
-expected=$((mib * 1048576))
-all_bytes() { awk -v e="$2" '$2 != e { bad = 1 } END { exit bad }' "$1"; } # FILE BYTES
-declare -A rate rmin rmax cpu rss rss_small bytes_ok
-for k in sr dk dn; do
-  read -r "rate[$k]" "rmin[$k]" "rmax[$k]" < <(col 1 "$tmp/out.$mib.$k" | stats)
-  read -r "cpu[$k]" _ _ < <(col 4 "$tmp/out.$mib.$k" | stats)
-  read -r _ _ "rss[$k]" < <(col 3 "$tmp/out.$mib.$k" | stats)
-  read -r _ _ "rss_small[$k]" < <(col 3 "$tmp/out.$rss_mib.$k" | stats)
-  if all_bytes "$tmp/out.$mib.$k" "$expected" && all_bytes "$tmp/out.$rss_mib.$k" "$((rss_mib * 1048576))"; then
-    bytes_ok[$k]=yes
-  else
-    bytes_ok[$k]="**no**: $(col 2 "$tmp/out.$mib.$k" | tr '\n' ' ')"
-  fi
-done
-# MB/s once each tool's median start-up and tear-down (the lifecycle row) is
-# taken out of the wall time: the streaming rate alone.
-net() { # KIND LIFECYCLE_MS
-  col 5 "$tmp/out.$mib.$1" | stats | awk -v l="$2" -v b="$expected" \
-    '{ if ($1 > l) printf "%.0f\n", b / (($1 - l) * 1000); else print "n/a" }'
+# --- artifacts --------------------------------------------------------------------
+
+files=$(((art_mib + 63) / 64))
+art_bytes=$((files * 64 * 1048576))
+make_out="mkdir /out; i=0; while [ \$i -lt $files ]; do dd if=/dev/urandom of=/out/f\$i bs=1048576 count=64 2>/dev/null; i=\$((i + 1)); done"
+bytes_in() { du -sb --apparent-size "$1" | cut -f1; }
+# took_ms DURATION: a Go duration as sibling-run logs it (850ms, 1.5s, 1m2.5s), in ms.
+took_ms() {
+  awk -v d="$1" 'BEGIN { ms = 0
+    while (match(d, /^[0-9.]+(ms|µs|us|ns|h|m|s)/)) {
+      n = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
+      v = n + 0; u = n; sub(/^[0-9.]+/, "", u)
+      ms += u == "h" ? v * 3600000 : u == "m" ? v * 60000 : u == "s" ? v * 1000 : u == "ms" ? v : v / 1000
+    }
+    print ms }'
 }
-yesno() { awk "BEGIN { exit !($1) }" && echo yes || echo '**no**'; }
-mibf() { if [ "$1" = nan ]; then echo n/a; else fmt 1 "$(calc "$1 / 1024")"; fi; }
-ratio_none=$(calc "${rate[sr]} / ${rate[dn]}")
-ratio_default=$(calc "${rate[sr]} / ${rate[dk]}")
+copy_sr() { # sibling-run --artifact; the copy's time from its own log
+  local log bytes took
+  rm -rf "$work/sr"
+  log=$("${sr[@]}" --log-format json --artifact "/out:sr" sh -c "$make_out" 2>&1 >/dev/null) || { echo "$log" >&2; fail "sibling-run --artifact failed"; }
+  bytes=$(echo "$log" | grep '"copied the artifact"' | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p')
+  took=$(echo "$log" | grep '"copied the artifact"' | sed -n 's/.*"took":"\([^"]*\)".*/\1/p')
+  if [ "$bytes" != "$art_bytes" ] || [ "$(bytes_in "$work/sr/out")" -lt "$art_bytes" ]; then
+    fail "sibling-run copied $bytes bytes ($(bytes_in "$work/sr/out") on disk), want $art_bytes"
+  fi
+  record art.sr "$(calc "$bytes / ($(took_ms "$took") * 1000)")"
+  rm -rf "$work/sr"
+}
+copy_dk() { # docker cp from an exited container; the copy command's time
+  local id t0
+  rm -rf "$work/dk"; mkdir "$work/dk"
+  id=$(docker create --label "$label" --log-driver none "$image" sh -c "$make_out")
+  docker start -a "$id" >/dev/null
+  stamp; t0=$REPLY
+  docker cp "$id:/out" "$work/dk/" 2>/dev/null
+  stamp
+  docker rm -v "$id" >/dev/null
+  [ "$(bytes_in "$work/dk/out")" -ge "$art_bytes" ] || fail "docker cp copied $(bytes_in "$work/dk/out") bytes, want $art_bytes"
+  record art.dk "$(calc "$art_bytes / ($REPLY - $t0)")"
+  rm -rf "$work/dk"
+}
+note "artifacts: $art_rounds alternating rounds of $((art_bytes / 1048576)) MiB in $files files"
+for ((r = 1; r <= art_rounds; r++)); do
+  if ((r % 2)); then copy_sr; copy_dk; else copy_dk; copy_sr; fi
+  record art.ratio "$(calc "$(tail -n 1 "$tmp/samples.art.sr") / $(tail -n 1 "$tmp/samples.art.dk")")"
+  dot
+done
+printf '\n' >&2
+sample_load
 
+# --- the table ----------------------------------------------------------------------
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+load_max=$(printf '%s\n' "${loads[@]}" | sort -g | tail -n 1)
+others_after=$(others)
+took=$(($(date +%s) - bench_start))
 mem_gib=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 engine=$(docker version --format '{{.Server.Version}}')
 driver=$(docker info --format '{{.Driver}}, cgroup v{{.CgroupVersion}}, default log driver {{.LoggingDriver}}' 2>/dev/null || echo '?')
+mib_cell() { # NAME: peak RSS in MiB, median (min–max)
+  if $gnu_time; then stats "$1" | awk '{ printf "%.1f (%.1f–%.1f)\n", $1 / 1024, $2 / 1024, $3 / 1024 }'; else echo n/a; fi
+}
+read -r _ _ rss_small_max < <(stats "rss$rss_mib.sr")
+read -r _ _ rss_max < <(stats "rss$mib.sr")
+rss_growth=nan
+$gnu_time && rss_growth=$(calc "$rss_max / $rss_small_max")
 
 cat <<EOF
-## sibling-run vs docker run: $(date -u '+%Y-%m-%d %H:%M UTC')
+## sibling-run vs docker: $(date -u '+%Y-%m-%d %H:%M UTC')
 
-Machine: $(nproc) CPUs (\`nproc\`), ${mem_gib} GiB memory, Docker engine $engine ($driver), kernel $(uname -r), $("$tmp/sibling-run" version). Load average $load_before before, $load_after after; the run took ${took}s. Image \`$image\`.
+Machine: $(nproc) CPUs, ${mem_gib} GiB memory, Docker engine $engine ($driver), kernel $(uname -r); $("$tmp/sibling-run" version), image \`$image\`. Load average $load_before before, $load_after after (1-minute, at most $load_max between sections); $others_before other containers running at the start, $others_after at the end. The run took ${took} s.
 
-| measure | sibling-run | docker run --rm | docker run --rm --log-driver none | sibling-run / docker | goal | met |
-| --- | ---: | ---: | ---: | ---: | --- | --- |
-| lifecycle \`true\`, wall ms, median (min–max) of $pairs | $(fmt 0 "$ls") ($(fmt 0 "$lsmin")–$(fmt 0 "$lsmax")) | $(fmt 0 "$ld") ($(fmt 0 "$ldmin")–$(fmt 0 "$ldmax")) | | $(fmt 2 "$lr") ($(fmt 2 "$lrmin")–$(fmt 2 "$lrmax")), median of per-pair ratios | ≤ 1.0 | $(yesno "$lr <= 1.0") |
-| output $mib MiB, MB/s of wall time, median (min–max) of $runs | $(fmt 0 "${rate[sr]}") ($(fmt 0 "${rmin[sr]}")–$(fmt 0 "${rmax[sr]}")) | $(fmt 0 "${rate[dk]}") ($(fmt 0 "${rmin[dk]}")–$(fmt 0 "${rmax[dk]}")) | $(fmt 0 "${rate[dn]}") ($(fmt 0 "${rmin[dn]}")–$(fmt 0 "${rmax[dn]}")) | $(fmt 2 "$ratio_none")× of --log-driver none | ≥ 0.95× | $(yesno "$ratio_none >= 0.95") |
-| | | | | $(fmt 2 "$ratio_default")× of default logging | ≥ 4× | $(yesno "$ratio_default >= 4") |
-| output MB/s net of the lifecycle median | $(net sr "$ls") | $(net dk "$ld") | $(net dn "$ld") | | | |
-| client CPU s (user+sys) for $mib MiB, median | $(fmt 2 "${cpu[sr]}") | $(fmt 2 "${cpu[dk]}") | $(fmt 2 "${cpu[dn]}") | | | |
-| byte count checked by \`wc -c\` ($mib MiB = $expected) | ${bytes_ok[sr]} | ${bytes_ok[dk]} | ${bytes_ok[dn]} | | must match | ${bytes_ok[sr]%%:*} |
-| client peak RSS streaming $rss_mib MiB, MiB, max of $runs | $(mibf "${rss_small[sr]}") | $(mibf "${rss_small[dk]}") | $(mibf "${rss_small[dn]}") | | ≤ 20 | $($timer_ok && yesno "${rss_small[sr]} <= 20480" || echo n/a) |
-| client peak RSS streaming $mib MiB, MiB, max of $runs | $(mibf "${rss[sr]}") | $(mibf "${rss[dk]}") | $(mibf "${rss[dn]}") | $($timer_ok && fmt 2 "$(calc "${rss[sr]} / ${rss_small[sr]}")" || echo n/a)× of $rss_mib MiB | ≤ 20, flat (+10% or +2 MiB at most) | $($timer_ok && yesno "${rss[sr]} <= 20480 && (${rss[sr]} <= 1.1 * ${rss_small[sr]} || ${rss[sr]} - ${rss_small[sr]} <= 2048)" || echo n/a) |
+| measure | sibling-run | docker | sibling-run / docker | goal | met |
+| --- | ---: | ---: | ---: | --- | --- |
+| lifecycle of \`true\` as root, wall ms, median (min–max) of $pairs alternating pairs; docker: \`docker run --rm\` | $(cell life.a 0) | $(cell life.b 0) | $(cell life.ratio 2) | ≤ 1.0 | $(met "$(median life.ratio) <= 1.0") |
+| lifecycle of \`true\` as $build_user (the working directory's owner), wall ms, the same; docker: \`docker run --rm --user $build_user\` ¹ | $(cell user.a 0) | $(cell user.b 0) | $(cell user.ratio 2) | | |
+| $conc builds at once (\`$conc_script\`), total wall s, median (min–max) of $conc_rounds alternating rounds; docker: \`docker run --rm\` ² | $(cell conc.sr 2) | $(cell conc.dk 2) | $(cell conc.ratio 2) | | |
+| output of $mib MiB to stdout, MB/s of wall time, median (min–max) of $runs rounds; docker: \`docker run --rm --log-driver none\` ³ | $(cell "out$mib.sr" 0) | $(cell "out$mib.dn" 0) | $(cell "out$mib.ratio_none" 2) | ≥ 0.95 | $(met "$(median "out$mib.ratio_none") >= 0.95") |
+| the same; docker: \`docker run --rm\`, the engine's default logging | $(cell "out$mib.sr" 0) | $(cell "out$mib.dk" 0) | $(cell "out$mib.ratio_default" 2) | ≥ 4 | $(met "$(median "out$mib.ratio_default") >= 4") |
+| client CPU s (user + sys) for $mib MiB, median (min–max); docker: \`--log-driver none\` | $(cell "cpu$mib.sr" 2) | $(cell "cpu$mib.dn" 2) | | | |
+| client peak RSS streaming $rss_mib MiB, MiB, median (min–max); docker: \`--log-driver none\` | $(mib_cell "rss$rss_mib.sr") | $(mib_cell "rss$rss_mib.dn") | | ≤ 20 | $(met "$rss_small_max <= 20480") |
+| client peak RSS streaming $mib MiB, MiB, the same | $(mib_cell "rss$mib.sr") | $(mib_cell "rss$mib.dn") | largest: $(awk -v g="$rss_growth" 'BEGIN { printf "%.2f", g }')× of $rss_mib MiB's | ≤ 20, flat | $(met "$rss_max <= 20480 && ($rss_growth <= 1.1 || $rss_max - $rss_small_max <= 2048)") |
+| copy $((art_bytes / 1048576)) MiB ($files files) out of an exited container, MB/s, median (min–max) of $art_rounds alternating rounds; docker: \`docker cp\` ⁴ | $(cell art.sr 0) | $(cell art.dk 0) | $(cell art.ratio 2) | ≥ 1.0 | $(met "$(median art.ratio) >= 1.0") |
 
-Every tool writes to the same consumer, a pipe into \`wc -c\`. The build writes 64-byte lines from /dev/shm with busybox cat. Runs alternate: lifecycle pairs swap their order each time; output rounds rotate it. sibling-run runs with its defaults (\`--init\`, \`--log-driver none\`, the working directory bind-mounted); docker run with its own (no init, no mount).
+Ratios are medians of per-pair (per-round) ratios, with their min–max. Every byte count was checked: each output run passed on exactly $mib MiB (or $rss_mib MiB) to \`wc -c\`, each artifact copy wrote $art_bytes bytes, each concurrent build exited 0 and printed exactly its two lines. sibling-run runs with its defaults (\`--init\`, \`--log-driver none\`, the working directory bind-mounted); docker run with its own (no init, no mount, the engine's default log driver unless named).
+
+1. sibling-run gives a uid the image lacks a passwd entry and a HOME (two archive calls to the engine before the start); \`docker run --user\` writes no passwd entry, so the build there has no HOME of its own.
+2. Every build creates, starts, waits for and removes its container through the one engine; the ratio is the total wall time of all $conc.
+3. Every tool writes to the same consumer, a pipe into \`wc -c\`; the build writes 64-byte lines from /dev/shm with busybox cat. The rounds rotate the order of the three tools.
+4. sibling-run's time is the one it logs for the artifact (from the request to the last byte on disk), with the build (\`dd\` from /dev/urandom) not counted; docker cp's is its whole command. Both copy into a new directory on the same filesystem.
 EOF
-
-[ "${bytes_ok[sr]}" = yes ] || fail "sibling-run lost or added output bytes"
