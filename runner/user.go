@@ -201,14 +201,15 @@ func passwdWith(data []byte, u buildUser) (updated []byte, home string, found bo
 // entry and a home directory it owns, in the created sibling id before it
 // starts. The engine then sets HOME from that entry, so tools that write to
 // HOME (go, npm, pip) work, and `id` and `whoami` name the user. It costs a
-// round trip to read /etc/passwd, and a second to write it when the uid is
-// missing; failures are logged, as the build may well not need a HOME.
+// round trip to read /etc/passwd (saved once the image's is remembered, see
+// siblingPasswd), and a second to write it when the uid is missing; failures
+// are logged, as the build may well not need a HOME.
 func ensurePasswdEntry(ctx context.Context, api *client.Client, id string, u buildUser, log zerolog.Logger) {
 	if !u.numericNonRoot() {
 		return
 	}
 	started := time.Now()
-	data, mode, err := readPasswd(ctx, api, id)
+	data, mode, err := siblingPasswd(ctx, api, id, log)
 	if err != nil {
 		log.Warn().Err(err).Msg("cannot read the image's /etc/passwd; the build may have no HOME")
 		return

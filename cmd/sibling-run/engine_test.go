@@ -40,6 +40,7 @@ var (
 	runID        = randomHex(4)
 	testLabel    = "sibling-run-test.run=" + runID
 	binary       string // the sibling-run under test, built static
+	cacheHome    string // XDG_CACHE_HOME of the runs: theirs, not the user's
 	busyboxImage = "sibling-run-test/busybox:" + runID
 	agentImage   = "sibling-run-test/agent:" + runID // busybox plus sibling-run
 )
@@ -77,6 +78,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	binary = filepath.Join(tmp, "sibling-run")
+	cacheHome = filepath.Join(tmp, "cache")
 	if err := setUp(ctx, binary); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: setting up:", err)
 		tearDown(ctx)
@@ -228,7 +230,7 @@ type result struct {
 }
 
 // siblingRun runs the sibling-run binary in dir with args and returns what it
-// did. env is added to a minimal environment: PATH, HOME and DOCKER_HOST only,
+// did. env is added to a minimal environment: PATH, HOME, XDG_CACHE_HOME and DOCKER_HOST only,
 // so that nothing of the test's own environment leaks into a build unasked.
 func siblingRun(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
@@ -247,7 +249,7 @@ func siblingRun(t *testing.T, dir string, env []string, args ...string) result {
 func siblingRunCommand(dir string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "XDG_CACHE_HOME=" + cacheHome}
 	// The test's own engine, unless env names another: the last of two wins.
 	if host := os.Getenv("DOCKER_HOST"); host != "" {
 		cmd.Env = append(cmd.Env, "DOCKER_HOST="+host)

@@ -49,6 +49,26 @@ func TestBuildRunsAsTheWorkdirOwnerWithAHome(t *testing.T) {
 	}
 }
 
+// The image's /etc/passwd is remembered by image id: a second non-root run
+// of the image takes it from the cache, and the build sees the same.
+func TestImagePasswdIsRememberedForTheNextRun(t *testing.T) {
+	dir := ownedWorkdir(t)
+	cache := t.TempDir()
+	for run, fromCache := range []bool{false, true} {
+		r := siblingRun(t, dir, []string{"XDG_CACHE_HOME=" + cache}, buildArgs("--log-level", "debug", "sh", "-c", whoAmI)...)
+		if want := "4242\n4343\nbuild\n/home/build build\nhome writable\n"; r.code != 0 || r.stdout != want {
+			t.Fatalf("run %d: exit code %d, the build says:\n%s\nwant:\n%s\nstderr:\n%s", run+1, r.code, r.stdout, want, r.stderr)
+		}
+		if got := strings.Contains(r.stderr, "the image's /etc/passwd is known"); got != fromCache {
+			t.Errorf("run %d: passwd from the cache %v, want %v; stderr:\n%s", run+1, got, fromCache, r.stderr)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(cache, "sibling-run", "passwd", "*.json"))
+	if err != nil || len(files) != 1 {
+		t.Errorf("want one remembered passwd file, got %v (%v)", files, err)
+	}
+}
+
 func TestUserFlagOverridesTheWorkdirOwner(t *testing.T) {
 	for _, tc := range []struct {
 		user, want string
