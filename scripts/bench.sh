@@ -165,6 +165,10 @@ if [ "$(stat -c %u:%g "$work_user")" != "$build_user" ]; then
   chown "$build_user" "$work_user" 2>/dev/null || fail "cannot give $work_user to $build_user; run as root or set BENCH_USER=$(id -u):$(id -g)"
 fi
 cd "$work"
+# sibling-run remembers images' /etc/passwd by image id; the cache is this
+# run's, filled by the non-root row's warm-up, as on an agent after its first
+# build with an image.
+export XDG_CACHE_HOME=$tmp/cache
 
 # The tools. sibling-run shares its working directory with the build; every
 # container carries this run's label, for cleanup only.
@@ -388,7 +392,7 @@ Machine: $(nproc) CPUs, ${mem_gib} GiB memory, Docker engine $engine ($driver), 
 
 Ratios are medians of per-pair (per-round) ratios, with their min–max. Every byte count was checked: each output run passed on exactly $mib MiB (or $rss_mib MiB) to \`wc -c\`, each artifact copy wrote $art_bytes bytes, each concurrent build exited 0 and printed exactly its two lines. sibling-run runs with its defaults (\`--init\`, \`--log-driver none\`, the working directory bind-mounted); docker run with its own (no init, no mount, the engine's default log driver unless named).
 
-1. sibling-run gives a uid the image lacks a passwd entry and a HOME (two archive calls to the engine before the start); \`docker run --user\` writes no passwd entry, so the build there has no HOME of its own.
+1. sibling-run gives a uid the image lacks a passwd entry and a HOME: an inspect and one archive call to the engine before the start, once the image's /etc/passwd is remembered (the first run with an image reads it, a second archive call); \`docker run --user\` writes no passwd entry, so the build there has no HOME of its own.
 2. Every build creates, starts, waits for and removes its container through the one engine; the ratio is the total wall time of all $conc.
 3. Every tool writes to the same consumer, a pipe into \`wc -c\`; the build writes 64-byte lines from /dev/shm with busybox cat. The rounds rotate the order of the three tools.
 4. sibling-run's time is the one it logs for the artifact (from the request to the last byte on disk), with the build (\`dd\` from /dev/urandom) not counted; docker cp's is its whole command. Both copy into a new directory on the same filesystem.
