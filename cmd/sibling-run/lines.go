@@ -36,6 +36,12 @@ func newOutputs(stdout, stderr *os.File) (out, errOut *lineEnds) {
 func (l *lineEnds) Write(p []byte) (int, error) {
 	l.state.mu.Lock()
 	defer l.state.mu.Unlock()
+	return l.writeLocked(p)
+}
+
+// writeLocked writes p and notes whether it ended a line; the caller holds
+// the state's lock.
+func (l *lineEnds) writeLocked(p []byte) (int, error) {
 	n, err := l.file.Write(p)
 	if n > 0 {
 		l.state.midLine = p[n-1] != '\n'
@@ -56,16 +62,11 @@ func (w logLineWriter) Write(p []byte) (int, error) {
 	w.l.state.mu.Lock()
 	defer w.l.state.mu.Unlock()
 	if w.l.state.midLine {
-		if _, err := w.l.file.Write([]byte{'\n'}); err != nil {
+		if _, err := w.l.writeLocked([]byte{'\n'}); err != nil {
 			return 0, err
 		}
-		w.l.state.midLine = false
 	}
-	n, err := w.l.file.Write(p)
-	if n > 0 {
-		w.l.state.midLine = p[n-1] != '\n'
-	}
-	return n, err
+	return w.l.writeLocked(p)
 }
 
 func sameFile(a, b *os.File) bool {
