@@ -2,6 +2,8 @@ package runner
 
 import (
 	"archive/tar"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -75,7 +77,7 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 			return written, nil
 		}
 		if err != nil {
-			return written, fmt.Errorf("reading the archive: %w", err)
+			return written, fmt.Errorf("reading the archive: %w; what follows in it was not copied", err)
 		}
 		name, ok := entryName(hdr.Name)
 		if !ok {
@@ -106,16 +108,16 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 			x.refuse(hdr.Name, "only files, directories and links are copied")
 			continue
 		}
-		if errors.Is(err, errSizeCap) {
-			return written, fmt.Errorf("%s: %w", hdr.Name, err)
-		}
 		var refused refusal
 		if errors.As(err, &refused) {
 			x.refuse(hdr.Name, string(refused))
 			continue
 		}
+		if errors.Is(err, errSizeCap) {
+			err = fmt.Errorf("%s %w", name, err)
+		}
 		if err != nil {
-			return written, err
+			return written, fmt.Errorf("%w; %s and what follows it in the archive were not copied", err, name)
 		}
 	}
 }
@@ -194,6 +196,9 @@ func (x *extraction) dir(name string, hdr *tar.Header) error {
 	return nil
 }
 
+// file writes a regular file beside name under a temporary name and renames
+// it to name only once it is complete, so that a copy that fails (a full
+// disk, a stream cut short) leaves nothing that looks like the artifact.
 func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, error) {
 	if hdr.Size < 0 {
 		return 0, refusal("its size is negative")
@@ -201,10 +206,7 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	if hdr.Size > *x.budget {
 		return 0, errSizeCap
 	}
-	if err := x.clear(name); err != nil {
-		return 0, err
-	}
-	f, err := x.dest.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	partial, f, err := x.createPartial(path.Dir(name))
 	if err != nil {
 		return 0, fmt.Errorf("creating %s: %w", name, err)
 	}
@@ -217,10 +219,33 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = x.clear(name)
+	}
+	if err == nil {
+		err = x.dest.Rename(partial, name)
+	}
 	if err != nil {
+		_ = x.dest.Remove(partial)
 		return n, fmt.Errorf("writing %s: %w", name, err)
 	}
 	return n, nil
+}
+
+// partialPrefix starts the temporary name of a file being written.
+const partialPrefix = ".sibling-run-partial-"
+
+// createPartial creates a new file with a temporary name in dir.
+func (x *extraction) createPartial(dir string) (string, *os.File, error) {
+	for {
+		var random [8]byte
+		_, _ = rand.Read(random[:])
+		name := path.Join(dir, partialPrefix+hex.EncodeToString(random[:]))
+		f, err := x.dest.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			return name, f, err
+		}
+	}
 }
 
 func (x *extraction) symlink(name string, hdr *tar.Header) error {

@@ -77,6 +77,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if cfg.DryRun {
 		return Result{}, printSpec(cfg, sp)
 	}
+	err = sp.artifacts.holdRoot(workdir)
+	defer sp.artifacts.root.Close()
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
 
 	// This agent's orphans are cleared while the sibling is created, so the
 	// build pays no time for it, and before the sibling starts.
