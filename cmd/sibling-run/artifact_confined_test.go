@@ -117,6 +117,26 @@ func TestArtifactCopyIntoAFullFilesystemLeavesNoPartialFile(t *testing.T) {
 	}
 }
 
+// The directory that receives an artifact is never reached through a link
+// the build left at its path, even one that stays in the working directory
+// (it could point the copy at the checkout's .git, say).
+func TestArtifactDestThroughALinkIsRefused(t *testing.T) {
+	outside := t.TempDir()
+	for _, target := range []string{"kept", outside} {
+		t.Run(target, func(t *testing.T) {
+			dir := t.TempDir()
+			mustDo(t, os.Mkdir(filepath.Join(dir, "kept"), 0o755))
+			r := siblingRun(t, dir, nil, buildArgs("--artifact", "/tmp/out:reports/latest",
+				"sh", "-c", "mkdir -p /tmp/out; echo x > /tmp/out/x; ln -s "+target+" reports")...)
+			if r.code != runner.ExitArtifactsIncomplete || !strings.Contains(r.stderr, "reports is a symbolic link or not a directory") {
+				t.Errorf("exit code %d, want %d and a refusal naming reports; stderr:\n%s", r.code, runner.ExitArtifactsIncomplete, r.stderr)
+			}
+			assertEmptyTree(t, filepath.Join(dir, "kept"))
+			assertEmptyTree(t, outside)
+		})
+	}
+}
+
 // createBindDataContainer creates a data container of the test's own whose
 // only mount binds dir at its own path, and returns its id.
 func createBindDataContainer(t *testing.T, dir string) string {
