@@ -2,8 +2,6 @@ package runner
 
 import (
 	"archive/tar"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -46,6 +45,7 @@ type extraction struct {
 	realDirs map[string]bool  // directories checked to be real, not links
 	dirModes map[string]int64 // permission bits to give directories at the end
 	refused  int
+	partials int // temporary names handed out
 }
 
 // extractTar unpacks r into dest within budget bytes (decremented by what is
@@ -235,12 +235,12 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 // partialPrefix starts the temporary name of a file being written.
 const partialPrefix = ".sibling-run-partial-"
 
-// createPartial creates a new file with a temporary name in dir.
+// createPartial creates a new file with a temporary name in dir; a name the
+// stream has used already is skipped.
 func (x *extraction) createPartial(dir string) (string, *os.File, error) {
 	for {
-		var random [8]byte
-		_, _ = rand.Read(random[:])
-		name := path.Join(dir, partialPrefix+hex.EncodeToString(random[:]))
+		x.partials++
+		name := path.Join(dir, partialPrefix+strconv.Itoa(x.partials))
 		f, err := x.dest.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if !errors.Is(err, fs.ErrExist) {
 			return name, f, err
