@@ -206,7 +206,7 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	if hdr.Size > *x.budget {
 		return 0, errSizeCap
 	}
-	partial, f, err := x.createPartial(path.Dir(name))
+	partial, f, err := x.createPartial(name)
 	if err != nil {
 		return 0, fmt.Errorf("creating %s: %w", name, err)
 	}
@@ -235,12 +235,15 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 // partialPrefix starts the temporary name of a file being written.
 const partialPrefix = ".sibling-run-partial-"
 
-// createPartial creates a new file with a temporary name in dir; a name the
-// stream has used already is skipped.
-func (x *extraction) createPartial(dir string) (string, *os.File, error) {
+// createPartial creates a new file with a temporary name beside final; a
+// name in use, or final's own, is skipped.
+func (x *extraction) createPartial(final string) (string, *os.File, error) {
 	for {
 		x.partials++
-		name := path.Join(dir, partialPrefix+strconv.Itoa(x.partials))
+		name := path.Join(path.Dir(final), partialPrefix+strconv.Itoa(x.partials))
+		if name == final {
+			continue
+		}
 		f, err := x.dest.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if !errors.Is(err, fs.ErrExist) {
 			return name, f, err
