@@ -158,7 +158,7 @@ func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, 
 		return nil
 	}
 	if err := plan.root.check(); err != nil {
-		log.Error().Str("workdir", workdir).Msg(fmt.Sprintf("refusing to copy the artifacts: %v", err))
+		log.Error().Str("workdir", workdir).Msgf("refusing to copy the artifacts: %v", err)
 		return &ExitError{Code: ExitArtifactsIncomplete, Err: fmt.Errorf("artifacts not copied: %w", err)}
 	}
 	budget := plan.maxSize

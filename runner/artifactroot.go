@@ -53,6 +53,9 @@ func (a *artifactRoot) Close() {
 // check makes sure that the path, walked from "/" without following a
 // single link, still leads to the held directory.
 func (a *artifactRoot) check() error {
+	if a == nil {
+		return errors.New("the working directory was not opened before the build")
+	}
 	held, err := a.root.Stat(".")
 	if err != nil {
 		return fmt.Errorf("the working directory %s: %w", a.path, err)
