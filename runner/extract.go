@@ -227,6 +227,12 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	}
 	if err != nil {
 		_ = x.dest.Remove(partial)
+		// The temporary name the system's error would show means nothing
+		// to a reader; the entry's name does.
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err
+		}
 		return n, fmt.Errorf("writing %s: %w", name, err)
 	}
 	return n, nil
