@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -36,6 +35,20 @@ type artifact struct {
 type artifactPlan struct {
 	artifacts []artifact
 	maxSize   int64 // bytes that the artifacts of one run may take together
+	// root is the working directory, held from before the build starts;
+	// see holdRoot.
+	root *artifactRoot
+}
+
+// holdRoot opens the working directory for the artifacts, if there are any,
+// before the build can move it. The caller closes plan.root.
+func (plan *artifactPlan) holdRoot(workdir string) error {
+	if len(plan.artifacts) == 0 {
+		return nil
+	}
+	root, err := holdArtifactRoot(workdir)
+	plan.root = root
+	return err
 }
 
 // planArtifacts checks the --artifact entries and --artifact-max-size against
@@ -137,17 +150,23 @@ func within(dir, path string) (string, bool) {
 // copyArtifacts copies each artifact out of the exited sibling id into its
 // destination under workdir, streaming the engine's archive straight into
 // the extractor. It logs every artifact copied or missed and returns an
-// ExitError with ExitArtifactsIncomplete naming those that were missed.
+// ExitError with ExitArtifactsIncomplete naming those that were missed. It
+// copies nothing when workdir's path no longer leads to the directory held
+// in plan.root.
 func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, plan artifactPlan, log zerolog.Logger) error {
 	if len(plan.artifacts) == 0 {
 		return nil
+	}
+	if err := plan.root.check(); err != nil {
+		log.Error().Str("workdir", workdir).Msgf("refusing to copy the artifacts: %v", err)
+		return &ExitError{Code: ExitArtifactsIncomplete, Err: fmt.Errorf("artifacts not copied: %w", err)}
 	}
 	budget := plan.maxSize
 	var missed []string
 	for _, a := range plan.artifacts {
 		alog := log.With().Str("artifact", a.Src).Str("dest", filepath.Join(workdir, a.Dest)).Logger()
 		started := time.Now()
-		written, err := copyArtifact(ctx, api, id, workdir, a, &budget, alog)
+		written, err := copyArtifact(ctx, api, id, plan.root, a, &budget, alog)
 		if err != nil {
 			alog.Error().Msg(err.Error())
 			missed = append(missed, a.Src)
@@ -161,7 +180,7 @@ func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, 
 	return nil
 }
 
-func copyArtifact(ctx context.Context, api *client.Client, id, workdir string, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
+func copyArtifact(ctx context.Context, api *client.Client, id string, root *artifactRoot, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
 	stream, _, err := api.CopyFromContainer(ctx, id, a.Src)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -170,25 +189,14 @@ func copyArtifact(ctx context.Context, api *client.Client, id, workdir string, a
 		return 0, fmt.Errorf("copying artifact %s from the sibling: %w", a.Src, err)
 	}
 	defer stream.Close()
-	root, err := os.OpenRoot(workdir)
+	dest, err := root.openDest(a.Dest)
 	if err != nil {
-		return 0, fmt.Errorf("opening the working directory for artifact %s: %w", a.Src, err)
-	}
-	defer root.Close()
-	if err := root.MkdirAll(a.Dest, 0o755); err != nil {
-		return 0, fmt.Errorf("creating the destination of artifact %s: %w", a.Src, err)
-	}
-	dest, err := root.OpenRoot(a.Dest)
-	if err != nil {
-		return 0, fmt.Errorf("opening the destination of artifact %s: %w", a.Src, err)
+		return 0, fmt.Errorf("refusing the destination of artifact %s: %w", a.Src, err)
 	}
 	defer dest.Close()
 	written, err := extractTar(bufio.NewReaderSize(stream, copyBufferSize), dest, budget, log)
-	if errors.Is(err, errSizeCap) {
-		return written, fmt.Errorf("artifact %s: %w; the copy is incomplete", a.Src, err)
-	}
 	if err != nil {
-		return written, fmt.Errorf("copying artifact %s from the sibling: %w", a.Src, err)
+		return written, fmt.Errorf("artifact %s is incomplete: %w", a.Src, err)
 	}
 	return written, nil
 }

@@ -33,10 +33,12 @@ func buildEnv(environ, passPrefixes, envFiles, envFlags []string) ([]string, err
 		}
 		env.set(entries...)
 	}
-	for _, flag := range envFlags {
+	for i, flag := range envFlags {
 		kv, ok, err := parseEnvEntry(flag, lookup)
 		if err != nil {
-			return nil, fmt.Errorf("-e %q: %w", flag, err)
+			// The entry itself is not shown: its value may be a secret, and
+			// a malformed entry has no name that tells.
+			return nil, fmt.Errorf("-e number %d: %w", i+1, err)
 		}
 		if ok {
 			env.set(kv)
@@ -47,25 +49,31 @@ func buildEnv(environ, passPrefixes, envFiles, envFlags []string) ([]string, err
 
 // parseEnvEntry turns "NAME=VALUE" into itself and "NAME" into NAME's value in
 // sibling-run's environment; ok is false when NAME is not set there, so the
-// build does not get it either (as with docker run -e NAME).
+// build does not get it either (as with docker run -e NAME). Its errors never
+// quote the entry, which may hold a secret; they name a variable only once
+// its name is known to be one.
 func parseEnvEntry(entry string, lookup func(string) (string, bool)) (kv string, ok bool, err error) {
 	name, value, hasValue := strings.Cut(entry, "=")
 	if name == "" {
 		return "", false, fmt.Errorf("no variable name; use NAME=VALUE or NAME")
 	}
 	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
-		return "", false, fmt.Errorf("variable name %q contains white space", name)
+		return "", false, fmt.Errorf("the variable name contains white space; use NAME=VALUE, with no space before the =")
 	}
 	if !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
-		return "", false, fmt.Errorf("variable name %q is not valid text", name)
+		return "", false, fmt.Errorf("the variable name is not valid text; use NAME=VALUE")
 	}
-	if hasValue {
-		return name + "=" + value, true, nil
+	if !hasValue {
+		value, ok = lookup(name)
+		if !ok {
+			return "", false, nil
+		}
 	}
-	if value, ok := lookup(name); ok {
-		return name + "=" + value, true, nil
+	// The engine would refuse it only when the build starts, quoting it.
+	if strings.ContainsRune(value, 0) {
+		return "", false, fmt.Errorf("the value of %s contains a NUL byte, which no process can be given", name)
 	}
-	return "", false, nil
+	return name + "=" + value, true, nil
 }
 
 // readEnvFile reads a docker-style env file: one NAME=VALUE or NAME per line,

@@ -182,12 +182,12 @@ func TestBuildEnvErrors(t *testing.T) {
 		flags   []string
 		wantErr []string // substrings the message must contain
 	}{
-		{"no name", nil, []string{"=x"}, []string{`-e "=x"`, "no variable name"}},
-		{"empty flag", nil, []string{""}, []string{`-e ""`, "no variable name"}},
-		{"space in name", nil, []string{"MY VAR=1"}, []string{`"MY VAR"`, "white space"}},
+		{"no name", nil, []string{"=x"}, []string{"-e number 1", "no variable name"}},
+		{"empty flag", nil, []string{"OK=1", ""}, []string{"-e number 2", "no variable name"}},
+		{"space in name", nil, []string{"MY VAR=1"}, []string{"-e number 1", "white space"}},
 		{"leading space", nil, []string{" LEAD=1"}, []string{"white space"}},
 		{"tab in bare name", nil, []string{"A\tB"}, []string{"white space"}},
-		{"bad env file line", []string{"testdata/env/bad.env"}, nil, []string{"testdata/env/bad.env", "line 4", `"BAD NAME"`}},
+		{"bad env file line", []string{"testdata/env/bad.env"}, nil, []string{"testdata/env/bad.env", "line 4", "white space"}},
 		{"missing env file", []string{"testdata/env/does-not-exist.env"}, nil, []string{"does-not-exist.env"}},
 		// A bad file stops the build even when the flags are fine.
 		{"bad file before good flags", []string{"testdata/env/bad.env"}, []string{"OK=1"}, []string{"line 4"}},
@@ -252,9 +252,10 @@ func TestParseEnvFileErrors(t *testing.T) {
 	}{
 		{"no name", "=x\n", "env file ci.env, line 1: no variable name"},
 		{"no name after comments", "# c\n\nA=1\n=x\n", "env file ci.env, line 4: no variable name"},
-		{"space in name", "A=1\nMY VAR=1\n", `env file ci.env, line 2: variable name "MY VAR" contains white space`},
-		{"space before =", "NAME =1\n", `env file ci.env, line 1: variable name "NAME " contains white space`},
-		{"bare name with inner space", "A B\n", `env file ci.env, line 1: variable name "A B" contains white space`},
+		{"space in name", "A=1\nMY VAR=1\n", "env file ci.env, line 2: the variable name contains white space"},
+		{"space before =", "NAME =1\n", "env file ci.env, line 1: the variable name contains white space"},
+		{"bare name with inner space", "A B\n", "env file ci.env, line 1: the variable name contains white space"},
+		{"NUL in a value", "A=1\nMY_PASSWORD=TOP\x00S3CR\n", "env file ci.env, line 2: the value of MY_PASSWORD contains a NUL byte"},
 		{"NUL in name", "A\x00B=1\n", "is not valid text"},
 		{"invalid UTF-8 in name", "\xff=2\n", "is not valid text"},
 		{"line too long", "A=" + strings.Repeat("x", 2<<20) + "\n", "reading env file ci.env"},
@@ -342,4 +343,51 @@ func FuzzParseEnvFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Errors about variables never print a value, whichever way the entry is
+// malformed: only a position, or the name once it is known to be one.
+func TestEnvErrorsNeverPrintValues(t *testing.T) {
+	const secret = "TOPS3CR"
+	for _, tc := range []struct {
+		name         string
+		flags, files []string
+		environ      []string
+	}{
+		{"space instead of =", []string{"MY_PASSWORD " + secret}, nil, nil},
+		{"value first", []string{secret + " MY_PASSWORD"}, nil, nil},
+		{"space before =", []string{"MY_PASSWORD =" + secret}, nil, nil},
+		{"invalid text", []string{"MY_PASSWORD\xff" + secret}, nil, nil},
+		{"NUL in a -e value", []string{"MY_PASSWORD=" + secret + "\x00"}, nil, nil},
+		{"NUL in a passed value", []string{"MY_PASSWORD"}, nil, []string{"MY_PASSWORD=" + secret + "\x00"}},
+		{"NUL in an env file", nil, []string{"testdata/env/nul-secret.env"}, nil},
+		{"space in an env file", nil, []string{"testdata/env/space-secret.env"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := buildEnv(tc.environ, nil, tc.files, tc.flags)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error prints the value: %v", err)
+			}
+		})
+	}
+}
+
+func TestHideSecretValuesMasksTheEnginesWords(t *testing.T) {
+	env := []string{"MY_PASSWORD=TOP\nS3CR", "api_secret=k3y", "PLAIN=visible", "EMPTY_SECRET="}
+	cause := &ExitError{Code: 125, Err: errors.New("engine: bad \"MY_PASSWORD=TOP\\nS3CR\" or TOP\nS3CR, k3y, visible")}
+	err := hideSecretValues(cause, env)
+	if got, want := err.Error(), `engine: bad "MY_PASSWORD=********" or ********, ********, visible`; got != want {
+		t.Errorf("masked %q, want %q", got, want)
+	}
+	var coded *ExitError
+	if !errors.As(err, &coded) || coded.Code != 125 {
+		t.Errorf("the masked error lost its exit code: %v", err)
+	}
+	plain := errors.New("nothing secret")
+	if hideSecretValues(plain, env) != plain || hideSecretValues(nil, env) != nil {
+		t.Error("an error without secrets should come back as it was")
+	}
 }

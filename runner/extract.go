@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -44,6 +45,7 @@ type extraction struct {
 	realDirs map[string]bool  // directories checked to be real, not links
 	dirModes map[string]int64 // permission bits to give directories at the end
 	refused  int
+	partials int // temporary names handed out
 }
 
 // extractTar unpacks r into dest within budget bytes (decremented by what is
@@ -75,7 +77,7 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 			return written, nil
 		}
 		if err != nil {
-			return written, fmt.Errorf("reading the archive: %w", err)
+			return written, fmt.Errorf("reading the archive: %w; what follows in it was not copied", err)
 		}
 		name, ok := entryName(hdr.Name)
 		if !ok {
@@ -106,16 +108,16 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 			x.refuse(hdr.Name, "only files, directories and links are copied")
 			continue
 		}
-		if errors.Is(err, errSizeCap) {
-			return written, fmt.Errorf("%s: %w", hdr.Name, err)
-		}
 		var refused refusal
 		if errors.As(err, &refused) {
 			x.refuse(hdr.Name, string(refused))
 			continue
 		}
+		if errors.Is(err, errSizeCap) {
+			err = fmt.Errorf("%s %w", name, err)
+		}
 		if err != nil {
-			return written, err
+			return written, fmt.Errorf("%w; %s and what follows it in the archive were not copied", err, name)
 		}
 	}
 }
@@ -194,6 +196,9 @@ func (x *extraction) dir(name string, hdr *tar.Header) error {
 	return nil
 }
 
+// file writes a regular file beside name under a temporary name and renames
+// it to name only once it is complete, so that a copy that fails (a full
+// disk, a stream cut short) leaves nothing that looks like the artifact.
 func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, error) {
 	if hdr.Size < 0 {
 		return 0, refusal("its size is negative")
@@ -201,10 +206,7 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	if hdr.Size > *x.budget {
 		return 0, errSizeCap
 	}
-	if err := x.clear(name); err != nil {
-		return 0, err
-	}
-	f, err := x.dest.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	partial, f, err := x.createPartial(name)
 	if err != nil {
 		return 0, fmt.Errorf("creating %s: %w", name, err)
 	}
@@ -217,10 +219,42 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = x.clear(name)
+	}
+	if err == nil {
+		err = x.dest.Rename(partial, name)
+	}
 	if err != nil {
+		_ = x.dest.Remove(partial)
+		// The temporary name the system's error would show means nothing
+		// to a reader; the entry's name does.
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err
+		}
 		return n, fmt.Errorf("writing %s: %w", name, err)
 	}
 	return n, nil
+}
+
+// partialPrefix starts the temporary name of a file being written.
+const partialPrefix = ".sibling-run-partial-"
+
+// createPartial creates a new file with a temporary name beside final; a
+// name in use, or final's own, is skipped.
+func (x *extraction) createPartial(final string) (string, *os.File, error) {
+	for {
+		x.partials++
+		name := path.Join(path.Dir(final), partialPrefix+strconv.Itoa(x.partials))
+		if name == final {
+			continue
+		}
+		f, err := x.dest.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			return name, f, err
+		}
+	}
 }
 
 func (x *extraction) symlink(name string, hdr *tar.Header) error {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -322,4 +323,96 @@ func FuzzExtract(f *testing.F) {
 		_, _, _ = extractInto(t, parent, data, 1<<20)
 		checkConfined(t, parent)
 	})
+}
+
+// A copy that fails in the middle of a file leaves nothing under the file's
+// name, no temporary file either, and says which entry is missing.
+func TestExtractLeavesNoPartialFile(t *testing.T) {
+	data := archive(file("first", "complete"), file("second", strings.Repeat("s", 64<<10)), file("third", "never"))
+	dest, err, _ := extractInto(t, t.TempDir(), data[:len(data)/2], 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "second and what follows it in the archive were not copied") {
+		t.Errorf("err %v, want it to name second as not copied", err)
+	}
+	entries, _ := os.ReadDir(dest)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "first" {
+		t.Errorf("the destination holds %q, want only the complete first", names)
+	}
+}
+
+// FuzzExtractUnderAChangingRoot extracts arbitrary streams while another
+// goroutine, standing for a build that still runs, keeps moving the
+// destination's directories aside and planting links to a directory
+// outside in their place: nothing may land outside.
+func FuzzExtractUnderAChangingRoot(f *testing.F) {
+	for _, seed := range [][]entry{
+		{dir("out/"), file("out/a", "a"), dir("out/b/"), file("out/b/c", "c"), file("out/b/d", "d")},
+		{file("a/b/c/d", "x"), file("a/b/e", "y"), symlink("a/l", "b"), file("a/l/f", "z")},
+		{dir("d/"), file("d/1", "1"), file("d/2", "2"), file("d/3", "3"), file("d/4", "4"), file("d/5", "5")},
+	} {
+		f.Add(archive(seed...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parent, elsewhere := t.TempDir(), t.TempDir()
+		writeSentinel(t, parent)
+		dest := filepath.Join(parent, "dest")
+		stop := make(chan struct{})
+		swapped := make(chan []string)
+		go func() { swapped <- swapDirectories(dest, elsewhere, stop) }()
+		_, _, _ = extractInto(t, parent, data, 1<<20)
+		close(stop)
+		for _, link := range <-swapped {
+			_ = os.Remove(link)
+		}
+		if entries, _ := os.ReadDir(elsewhere); len(entries) > 0 {
+			t.Errorf("the extraction wrote %s outside the destination", entries[0].Name())
+		}
+		checkConfined(t, parent)
+	})
+}
+
+// swapDirectories moves each directory that appears under dest aside, once,
+// and puts a link to elsewhere in its place, until stop is closed; it
+// returns the links.
+func swapDirectories(dest, elsewhere string, stop <-chan struct{}) []string {
+	var links []string
+	moved := map[string]bool{}
+	for {
+		select {
+		case <-stop:
+			return links
+		default:
+		}
+		_ = filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() || p == dest || moved[p] || strings.HasSuffix(p, ".moved") {
+				return nil
+			}
+			moved[p] = true
+			if os.Rename(p, p+".moved") == nil && os.Symlink(elsewhere, p) == nil {
+				links = append(links, p)
+			}
+			return filepath.SkipDir
+		})
+		runtime.Gosched()
+	}
+}
+
+// An entry that happens to carry a temporary name is copied like any other.
+func TestExtractKeepsAnEntryNamedLikeATemporaryFile(t *testing.T) {
+	data := archive(file(partialPrefix+"1", "the build's"), file("a", "A"), file(partialPrefix+"2", "also"))
+	dest, err, _ := extractInto(t, t.TempDir(), data, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{partialPrefix + "1": "the build's", "a": "A", partialPrefix + "2": "also"} {
+		if got, err := os.ReadFile(filepath.Join(dest, name)); err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if entries, _ := os.ReadDir(dest); len(entries) != 3 {
+		t.Errorf("%d entries, want 3", len(entries))
+	}
 }

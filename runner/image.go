@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -55,4 +57,13 @@ func createPulling(ctx, lifecycle context.Context, api *client.Client, cfg Confi
 func imageAbsent(ctx context.Context, api *client.Client, img string) bool {
 	_, err := api.ImageInspect(ctx, img)
 	return cerrdefs.IsNotFound(err)
+}
+
+// checkImageName refuses an empty --image, which the engine would take for a
+// container without an image rather than refuse.
+func checkImageName(img string) error {
+	if strings.TrimSpace(img) == "" {
+		return errors.New("--image is empty; name the image to run the build in, like --image golang:1.22")
+	}
+	return nil
 }

@@ -9,13 +9,16 @@ import (
 	"github.com/docker/go-units"
 )
 
-// applyLimits checks --timeout, --pids-limit, --shm-size and --tmpfs and sets them on
+// applyLimits checks --timeout, --stop-timeout, --pids-limit, --shm-size and --tmpfs and sets them on
 // host, with docker run's meanings: a pids limit of 0 leaves the engine's
 // default, -1 means unlimited; --tmpfs PATH[:OPTIONS] mounts a tmpfs at the
 // absolute PATH with mount options like size=64m,noexec.
 func applyLimits(cfg Config, host *container.HostConfig) error {
 	if cfg.Timeout < 0 {
 		return fmt.Errorf("--timeout %s is negative; use a duration like 30m, or 0 for no limit", cfg.Timeout)
+	}
+	if cfg.StopTimeout < 0 {
+		return fmt.Errorf("--stop-timeout %s is negative; use a duration like 10s, or 0 to kill at once", cfg.StopTimeout)
 	}
 	if cfg.PidsLimit < -1 {
 		return fmt.Errorf("--pids-limit %d is not a limit; use a positive number of processes, or -1 for unlimited", cfg.PidsLimit)

@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
@@ -83,4 +85,29 @@ func reapNetworks(ctx context.Context, api *client.Client, me owner, scope filte
 		reaped = append(reaped, Reaped{ID: n.ID, Name: n.Name, Owner: o.String(), BuildKey: n.Labels[LabelBuildKey], Network: true})
 	}
 	return reaped, nil
+}
+
+// checkNetwork makes sure that the network --network names exists, or the
+// container of a container:NAME network, so that a typo is refused before
+// anything is created. It costs one inspect, and none without --network.
+func checkNetwork(ctx context.Context, api *client.Client, mode string) error {
+	if mode == "" || mode == "default" {
+		return nil
+	}
+	var err error
+	if name, ok := strings.CutPrefix(mode, "container:"); ok {
+		_, err = api.ContainerInspect(ctx, name)
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("--network %s: the engine has no such container; name a running container or drop --network", mode)
+		}
+	} else {
+		_, err = api.NetworkInspect(ctx, mode, network.InspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("--network %s: the engine has no such network; create it first (docker network create) or drop --network", mode)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("inspecting --network %s: %w", mode, err)
+	}
+	return nil
 }

@@ -36,6 +36,9 @@ type Result struct {
 // A failure of sibling-run or the engine is returned as an error with an exit
 // code (ExitError: 125, or 126 and 127 when the command cannot be started).
 func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
+	if err := checkImageName(cfg.Image); err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
 	workdir, err := resolveWorkdir(cfg.Workdir)
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
@@ -67,6 +70,9 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
+	if err := checkNetwork(ctx, api, cfg.Network); err != nil {
+		return Result{}, toolFailure("%w", err)
+	}
 	withServices(&sp, services)
 	sp.user, sp.artifacts = buildUser, artifacts
 	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Str("share", share.mode()).
@@ -76,6 +82,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	}
 	if cfg.DryRun {
 		return Result{}, printSpec(cfg, sp)
+	}
+	err = sp.artifacts.holdRoot(workdir)
+	defer sp.artifacts.root.Close()
+	if err != nil {
+		return Result{}, toolFailure("%w", err)
 	}
 
 	// This agent's orphans are cleared while the sibling is created, so the
@@ -93,10 +104,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 		set, err := startServices(ctx, api, cfg, services, sp)
 		defer set.remove(ctx, cfg.Keep)
 		if err != nil {
-			return Result{}, err
+			return Result{}, hideSecretValues(err, env)
 		}
 	}
-	return runSibling(ctx, api, cfg, sp, orphansCleared)
+	res, err := runSibling(ctx, api, cfg, sp, orphansCleared)
+	return res, hideSecretValues(err, env)
 }
 
 // runSibling creates, attaches, starts, waits for and removes the sibling. It

@@ -1,6 +1,9 @@
 package runner
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // secretMask replaces the value of a secret variable in everything sibling-run
 // prints itself, as Bamboo does in its logs.
@@ -31,3 +34,37 @@ func maskSecrets(env []string) []string {
 	}
 	return masked
 }
+
+// hideSecretValues returns err with the value of every secret variable of
+// env masked in its message, for errors whose text sibling-run does not
+// control (the engine's). The error still unwraps to err, exit code and all.
+func hideSecretValues(err error, env []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	hidden := msg
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if value == "" || !isSecretName(name) {
+			continue
+		}
+		quoted := strconv.Quote(value) // as the engine may print it
+		for _, spelling := range []string{value, quoted[1 : len(quoted)-1]} {
+			hidden = strings.ReplaceAll(hidden, spelling, secretMask)
+		}
+	}
+	if hidden == msg {
+		return err
+	}
+	return &maskedError{msg: hidden, err: err}
+}
+
+// maskedError is an error whose message has secrets masked.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }

@@ -47,3 +47,64 @@ func TestEveryFlagHasAnEnvironmentVariableAndHelp(t *testing.T) {
 		}
 	}
 }
+
+// A build command spelled like one of sibling-run's commands, after flags of
+// run, is the build's command: it is never taken for the command and dropped.
+func TestBuildCommandNamedLikeASubcommandIsTheBuilds(t *testing.T) {
+	for _, tc := range []struct {
+		args        []string
+		wantCommand string // the command kong selects
+		wantBuild   []string
+	}{
+		{[]string{"--image", "img", "run"}, "run", []string{"run"}},
+		{[]string{"--image", "img", "reap"}, "run", []string{"reap"}},
+		{[]string{"--image", "img", "version"}, "run", []string{"version"}},
+		{[]string{"--image", "img", "wait-tcp", "db:5432"}, "run", []string{"wait-tcp", "db:5432"}},
+		{[]string{"--log-level", "debug", "--image", "img", "version", "--keep"}, "run", []string{"version", "--keep"}},
+		{[]string{"-w", "/tmp", "--image=img", "run", "make"}, "run", []string{"run", "make"}},
+		{[]string{"--image", "img", "make", "run"}, "run", []string{"make", "run"}},
+		{[]string{"--image", "img", "--", "version"}, "run", []string{"--", "version"}},
+		{[]string{"run", "--image", "img", "run"}, "run", []string{"run"}},
+		{[]string{"version"}, "version", nil},
+		{[]string{"--log-level", "warn", "version"}, "version", nil},
+		{[]string{"reap", "--dry-run"}, "reap", nil},
+		{[]string{"--image", "img", "ls", "-la", "--image", "x", "--", "y"}, "run", []string{"ls", "-la", "--image", "x", "--", "y"}},
+		{[]string{"run", "--image", "img", "sh", "-c", "exit 3"}, "run", []string{"sh", "-c", "exit 3"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var c cli
+			parser, err := newParser(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kctx, err := parser.Parse(withRunNamed(parser, tc.args))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if got := strings.Fields(kctx.Command())[0]; got != tc.wantCommand {
+				t.Errorf("command %q, want %q", got, tc.wantCommand)
+			}
+			if strings.Join(c.Run.Command, " ") != strings.Join(tc.wantBuild, " ") {
+				t.Errorf("build command %q, want %q", c.Run.Command, tc.wantBuild)
+			}
+		})
+	}
+}
+
+// An unknown flag before the build's command stays an error, whether run is
+// named or not: it is not taken for the build's command.
+func TestUnknownFlagBeforeTheCommandIsAnError(t *testing.T) {
+	for _, args := range [][]string{
+		{"--image", "img", "--no-such-flag", "true"},
+		{"run", "--image", "img", "--no-such-flag", "true"},
+	} {
+		var c cli
+		parser, err := newParser(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parser.Parse(withRunNamed(parser, args)); err == nil || !strings.Contains(err.Error(), "--no-such-flag") {
+			t.Errorf("%q: err %v, want one about --no-such-flag", args, err)
+		}
+	}
+}

@@ -37,16 +37,12 @@ func main() {
 // run parses args, runs the chosen command and returns the process exit code.
 func run(args []string) int {
 	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("sibling-run"),
-		kong.Description("Run a build in a sibling container on the Docker engine, as a Bamboo script task or on a laptop."),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	parser, err := newParser(&c)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sibling-run: %v\n", err)
 		return runner.ExitToolFailure
 	}
-	kctx, err := parser.Parse(args) // --help prints and exits 0 here
+	kctx, err := parser.Parse(withRunNamed(parser, args)) // --help prints and exits 0 here
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sibling-run: %v; see sibling-run --help\n", err)
 		return runner.ExitToolFailure
@@ -79,6 +75,41 @@ func run(args []string) int {
 		return exitCode(err)
 	}
 	return g.ExitCode
+}
+
+// newParser returns the parser that fills c.
+func newParser(c *cli) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name("sibling-run"),
+		kong.Description("Run a build in a sibling container on the Docker engine, as a Bamboo script task or on a laptop."),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+}
+
+// withRunNamed returns args with the run command named first when they start
+// with flags of run itself. The first word after such flags is the build's
+// command, even when it reads like one of ours: `sibling-run --image IMG run`
+// runs `run` in the build, where the parser would otherwise take the word for
+// the run command and run the image's CMD (or refuse `reap` and `version`).
+func withRunNamed(parser *kong.Kong, args []string) []string {
+	run := parser.Model.Node.DefaultCmd
+	trace, err := kong.Trace(parser, args)
+	if run == nil || err != nil {
+		return args
+	}
+	runFlags := map[*kong.Flag]bool{}
+	for _, flag := range run.Flags {
+		runFlags[flag] = true
+	}
+	for _, p := range trace.Path {
+		if p.Command != nil || p.Argument != nil || p.Positional != nil {
+			return args
+		}
+		if p.Flag != nil && runFlags[p.Flag] {
+			return append([]string{run.Name}, args...)
+		}
+	}
+	return args
 }
 
 // globals is what every command's Run gets: the context that signals cancel,

@@ -41,7 +41,7 @@ type runCmd struct {
 	Artifact        []string      `env:"SIBLING_RUN_ARTIFACT" help:"After the build, passed or failed, copy SRC (absolute, in the sibling) into DEST, a directory under the working directory (default: the working directory) (repeatable)." placeholder:"SRC[:DEST]"`
 	ArtifactMaxSize string        `default:"4g" env:"SIBLING_RUN_ARTIFACT_MAX_SIZE" help:"Most bytes the artifacts of one run may take, like 500m or 4g." placeholder:"SIZE"`
 
-	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments to run (default: the image's CMD); everything after the first word belongs to the build." placeholder:"COMMAND [ARG...]"`
+	Command []string `arg:"" optional:"" passthrough:"partial" help:"Command and arguments to run (default: the image's CMD); everything after the first word belongs to the build." placeholder:"COMMAND [ARG...]"`
 }
 
 func (r *runCmd) Run(g *globals) error {
@@ -58,9 +58,15 @@ func (r *runCmd) Run(g *globals) error {
 	if workdir == "" {
 		workdir, _ = os.Getwd()
 	}
+	// The parser keeps the -- that ends sibling-run's flags once run is
+	// named (sibling-run run --image IMG -- make): it is not the build's.
+	command := r.Command
+	if len(command) > 0 && command[0] == "--" {
+		command = command[1:]
+	}
 	res, err := runner.Run(g.Ctx, api, runner.Config{
 		Image:       r.Image,
-		Command:     r.Command,
+		Command:     command,
 		Entrypoint:  r.Entrypoint,
 		Workdir:     workdir,
 		VolumesFrom: r.VolumesFrom,

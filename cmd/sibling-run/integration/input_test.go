@@ -14,6 +14,7 @@ import (
 func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "bad.env", []byte("GOOD=1\nBAD NAME=2\n"))
+	writeFile(t, dir, "nul-secret.env", []byte("GOOD=1\nMY_PASSWORD=TOPS3CR\x00ET\n"))
 	if err := os.Symlink("/", filepath.Join(dir, "escape")); err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +47,13 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 		{"bad user", []string{"--image", busyboxImage, "--user", "1:2:3", "true"}, "--user"},
 		{"user out of range", []string{"--image", busyboxImage, "--user", "99999999999", "true"}, "out of range"},
 		{"unreachable engine", []string{"--host", "unix://" + dir + "/no.sock", "--image", busyboxImage, "true"}, "cannot reach the Docker engine"},
+		{"empty image", []string{"--image", "", "true"}, "--image is empty"},
+		{"blank image", []string{"--image", " ", "true"}, "--image is empty"},
+		{"absent network", []string{"--image", busyboxImage, "--network", "sibling-run-test-absent-" + runID, "true"}, "no such network"},
+		{"absent network container", []string{"--image", busyboxImage, "--network", "container:sibling-run-test-absent-" + runID, "true"}, "no such container"},
+		{"negative stop timeout", []string{"--image", busyboxImage, "--stop-timeout=-1s", "true"}, "--stop-timeout -1s is negative"},
+		{"NUL in a secret from an env file", []string{"--image", busyboxImage, "--env-file", dir + "/nul-secret.env", "true"}, "line 2: the value of MY_PASSWORD contains a NUL byte"},
+		{"secret in a malformed -e", []string{"--image", busyboxImage, "-e", "MY_PASSWORD TOPS3CR", "true"}, "-e number 1: the variable name contains white space"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := siblingRun(t, dir, nil, tc.args...)
@@ -55,6 +63,9 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 			if len(lines) != 1 || !strings.Contains(r.stderr, tc.says) {
 				t.Errorf("stderr should be one line saying %q, got:\n%s", tc.says, r.stderr)
+			}
+			if strings.Contains(r.stderr, "TOPS3CR") {
+				t.Errorf("a secret's value was printed:\n%s", r.stderr)
 			}
 			if strings.Contains(r.stderr, "goroutine ") || r.stdout != "" {
 				t.Errorf("unexpected output: stdout %q, stderr %q", r.stdout, r.stderr)
@@ -117,4 +128,35 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// A build command spelled like one of sibling-run's own commands, after
+// run's flags, runs in the build (here: is not found there, 127); before,
+// `run` ran the image's CMD and passed, and `version` was refused.
+func TestBuildCommandNamedLikeASubcommandRunsInTheBuild(t *testing.T) {
+	for _, args := range [][]string{{"run"}, {"reap"}, {"version"}, {"wait-tcp", "db:5432"}, {"--", "version"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := siblingRun(t, t.TempDir(), nil, buildArgs(args...)...)
+			word := args[len(args)-1]
+			if len(args) == 2 && args[0] != "--" {
+				word = args[0]
+			}
+			if r.code != 127 || !strings.Contains(r.stderr, "exec "+word+" failed") {
+				t.Errorf("exit code %d, want 127 from the build trying to run %s; stderr:\n%s", r.code, word, r.stderr)
+			}
+		})
+	}
+}
+
+// A user name that the image lacks can only be found out by the engine, on
+// a created sibling: the run fails with 125 naming the user, and removes it.
+func TestAbsentUserNameIsRefusedAndRemoved(t *testing.T) {
+	label := "sibling-run-test.user=" + randomHex(4)
+	r := siblingRun(t, t.TempDir(), nil, buildArgs("--label", label, "--user", "nosuchuser", "true")...)
+	if r.code != 125 || !strings.Contains(r.stderr, "nosuchuser") {
+		t.Errorf("exit code %d, want 125 and a line naming nosuchuser; stderr:\n%s", r.code, r.stderr)
+	}
+	if left := containersWith(t, label); len(left) > 0 {
+		t.Errorf("the sibling %.12s was left behind", left[0].ID)
+	}
 }
