@@ -12,22 +12,23 @@ import (
 func TestTimeoutStopsTheBuildWith124(t *testing.T) {
 	web := webImage(t)
 	for _, tc := range []struct {
-		name  string
-		args  []string
-		says  string
-		under time.Duration
+		name string
+		args []string
+		says string
 	}{
-		{"sleep", []string{"--timeout", "1s", "sleep", "30"}, "timed out after 1s", 10 * time.Second},
-		{"ignores SIGTERM", []string{"--timeout", "1s", "--stop-timeout", "1s", "sh", "-c", "trap '' TERM; while :; do sleep 1; done"}, "killing it", 10 * time.Second},
-		{"with a service", []string{"--timeout", "1s", "--service", web, "sleep", "30"}, "timed out after 1s", 20 * time.Second},
+		{"sleep", []string{"--timeout", "1s", "sleep", "300"}, "timed out after 1s"},
+		{"ignores SIGTERM", []string{"--timeout", "1s", "--stop-timeout", "1s", "sh", "-c", "trap '' TERM; while :; do sleep 1; done"}, "killing it"},
+		{"with a service", []string{"--timeout", "1s", "--service", web, "sleep", "300"}, "timed out after 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := siblingRun(t, t.TempDir(), nil, buildArgs(tc.args...)...)
 			if r.code != 124 || !strings.Contains(r.stderr, tc.says) {
 				t.Errorf("exit %d, want 124 and %q; stderr:\n%s", r.code, tc.says, r.stderr)
 			}
-			if r.took > tc.under {
-				t.Errorf("took %s, want under %s", r.took, tc.under)
+			// Not a speed check: far less than the build's own 300 s shows
+			// that it was stopped, however loaded the machine is.
+			if r.took > 2*time.Minute {
+				t.Errorf("took %s: the build was not stopped at its timeout", r.took)
 			}
 		})
 	}
