@@ -150,4 +150,3 @@ func firstName(names []string) string {
 	}
 	return names[0]
 }
-

@@ -74,6 +74,9 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err := checkPull(cfg); err != nil {
 		return Result{}, err
 	}
+	if err := checkTerminal(cfg); err != nil {
+		return Result{}, err
+	}
 	if cfg.DryRun {
 		return Result{}, printSpec(cfg, sp)
 	}

@@ -74,3 +74,18 @@ func asTerminal(w io.Writer) (fileWriter, bool) {
 	}
 	return f, true
 }
+
+// checkTerminal refuses -t with -i when stdin is not a terminal, as docker
+// run does. With a terminal, the engine ends the build's output as soon as
+// its input ends, so piped or /dev/null input would lose every line of the
+// build while its exit code still came through: a passed build with an
+// empty log. -t alone (no input) works without a terminal and is allowed.
+func checkTerminal(cfg Config) error {
+	if !cfg.TTY || !cfg.Interactive {
+		return nil
+	}
+	if f, ok := cfg.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return toolFailure("the input device is not a TTY: -t with -i needs a terminal on stdin; drop -t to run the build without one (-i alone passes the input on)")
+}
