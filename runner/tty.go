@@ -40,7 +40,9 @@ func followTerminalSize(ctx context.Context, api *client.Client, id string, out 
 		if err != nil || width == 0 || height == 0 {
 			return
 		}
-		_ = api.ContainerResize(ctx, id, container.ResizeOptions{Height: uint(height), Width: uint(width)})
+		resizeCtx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+		defer cancel()
+		_ = api.ContainerResize(resizeCtx, id, container.ResizeOptions{Height: uint(height), Width: uint(width)})
 	}
 	resize()
 	winch := make(chan os.Signal, 1)
