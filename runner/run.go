@@ -155,18 +155,6 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	defer att.close()
 	waitC, waitErrC := api.ContainerWait(lifecycle, id, container.WaitConditionNextExit)
 
-	// The terminal is restored as soon as the build has ended or is being
-	// stopped, so that sibling-run's own lines after it start at the left
-	// margin; the deferred call covers the other ways out.
-	restoreTerminal := func() {}
-	if cfg.Interactive && cfg.TTY {
-		restore, err := rawTerminal(cfg.Stdin)
-		if err != nil {
-			return Result{}, toolFailure("putting the terminal into raw mode: %w", err)
-		}
-		restoreTerminal = sync.OnceFunc(restore)
-		defer restoreTerminal()
-	}
 	// Output that can no longer be passed on (sibling-run's stdout closed)
 	// stops the build like a cancellation does; otherwise the build would
 	// block on a full pipe forever.
@@ -189,6 +177,19 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		return Result{}, context.Cause(ctx)
 	}
 	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
+	// The terminal is raw only while the build runs: it is restored as soon
+	// as the build has ended or is being stopped, so that each of
+	// sibling-run's own lines starts at the left margin; the deferred call
+	// covers the other ways out.
+	restoreTerminal := func() {}
+	if cfg.Interactive && cfg.TTY {
+		restore, err := rawTerminal(cfg.Stdin)
+		if err != nil {
+			return Result{}, toolFailure("putting the terminal into raw mode: %w", err)
+		}
+		restoreTerminal = sync.OnceFunc(restore)
+		defer restoreTerminal()
+	}
 	// The build may already run, and print, when the engine dies before its
 	// answer to the start arrives.
 	startCtx, cancelStart := detached(lifecycle, startTimeout)
