@@ -153,7 +153,20 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		return Result{}, toolFailure("attaching to the sibling for %s: %w", cfg.Image, err)
 	}
 	defer att.close()
-	waitC, waitErrC := api.ContainerWait(lifecycle, id, container.WaitConditionNextExit)
+	// The engine answers the wait's request at once and its body at the
+	// exit; an engine that does not even answer must not hang the run.
+	type exitChannels struct {
+		status <-chan container.WaitResponse
+		err    <-chan error
+	}
+	wait, _, answered := callWithin(engineCallTimeout, func() (exitChannels, error) {
+		status, err := api.ContainerWait(lifecycle, id, container.WaitConditionNextExit)
+		return exitChannels{status, err}, nil
+	})
+	if !answered {
+		return Result{}, engineSilent(api, "answer the wait for the build's exit", engineCallTimeout)
+	}
+	waitC, waitErrC := wait.status, wait.err
 
 	// Output that can no longer be passed on (sibling-run's stdout closed)
 	// stops the build like a cancellation does; otherwise the build would
