@@ -39,7 +39,9 @@ func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall
 	case <-timer.C:
 	}
 	log.Warn().Stringer("after", grace).Msg("the build is still running; killing it")
-	if err := kill(ctx, api, id, syscall.SIGKILL); err != nil && !cerrdefs.IsNotFound(err) {
+	// A conflict says the build is not running any more: it exited as the
+	// grace ended, and only the report of its exit is late.
+	if err := kill(ctx, api, id, syscall.SIGKILL); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
 		log.Error().Err(err).Msg("killing the sibling failed")
 	}
 }
