@@ -126,9 +126,9 @@ func startAgentBuild(t *testing.T, data string) agentBuild {
 // startWatcher runs sibling-run reap --watch for the test's own objects until
 // the test ends, and returns its stderr once it watches. At the end it must
 // stop on SIGTERM with exit 0.
-func startWatcher(t *testing.T) *syncBuffer {
+func startWatcher(t *testing.T, env ...string) *syncBuffer {
 	t.Helper()
-	cmd := siblingRunCommand(t.TempDir(), nil, "reap", "--watch", "--label", testLabel)
+	cmd := siblingRunCommand(t.TempDir(), env, "reap", "--watch", "--label", testLabel)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -175,9 +175,15 @@ func startWatcher(t *testing.T) *syncBuffer {
 // how long that took.
 func waitGone(t *testing.T, labels ...string) (time.Duration, bool) {
 	t.Helper()
+	return waitGoneFrom(t, func() int { return len(containersWith(t, labels...)) }, 30*time.Second)
+}
+
+// waitGoneFrom waits up to limit until count says 0.
+func waitGoneFrom(t *testing.T, count func() int, limit time.Duration) (time.Duration, bool) {
+	t.Helper()
 	start := time.Now()
-	for time.Since(start) < 30*time.Second {
-		if len(containersWith(t, labels...)) == 0 {
+	for time.Since(start) < limit {
+		if count() == 0 {
 			return time.Since(start).Round(10 * time.Millisecond), true
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -201,4 +207,73 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// An engine restart must not end the reaper: it watches again once the
+// engine is back, removes what was orphaned meanwhile (here a sibling whose
+// sibling-run ended when the engine died), and follows the new engine's
+// events. The engine is a private one; the main engine is not touched.
+func TestReapWatchOutlivesAnEngineRestart(t *testing.T) {
+	engine := startPrivateEngine(t)
+	engine.loadImage(busyboxImage)
+	hostEnv := "DOCKER_HOST=" + engine.host
+	watcher := startWatcher(t, hostEnv)
+
+	// The private engine has no bridge, hence --network none.
+	cmd := siblingRunCommand(t.TempDir(), []string{hostEnv}, buildArgs("--network", "none", "sh", "-c", "echo ready; exec sleep 300")...)
+	stdout, stderr := newWatchedOutput(), newWatchedOutput()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stdout.firstLine:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the build printed nothing within 30s; stderr:\n%s", stderr)
+	}
+	owned := runner.LabelOwnerPID + "=" + strconv.Itoa(cmd.Process.Pid)
+	siblings := engine.containersWith(t, testLabel, owned)
+	if len(siblings) != 1 {
+		t.Fatalf("want 1 sibling on the private engine, got %d", len(siblings))
+	}
+	engine.waitRunning(t, siblings[0].ID) // see TestEngineLostMidBuild…
+
+	engine.kill()
+	if code := waitExitCode(t, cmd, stderr); code != 125 {
+		t.Errorf("sibling-run exited %d when its engine died, want 125", code)
+	}
+	engine.start()
+	// The sibling survived on the engine's data root; the reaper's sweep on
+	// reconnecting removes it (its sibling-run is gone).
+	count := func() int { return len(engine.containersWith(t, testLabel, owned)) }
+	if took, gone := waitGoneFrom(t, count, time.Minute); !gone {
+		t.Fatalf("the orphan is still on the restarted engine %s later; reaper:\n%s", took, watcher)
+	}
+	if !strings.Contains(watcher.String(), "lost the engine's event stream") {
+		t.Errorf("the reaper did not say it lost the engine:\n%s", watcher)
+	}
+
+	// And it follows the restarted engine's events.
+	killed := siblingRunCommand(t.TempDir(), []string{hostEnv}, buildArgs("--network", "none", "sh", "-c", "echo ready; exec sleep 300")...)
+	out := newWatchedOutput()
+	killed.Stdout = out
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-out.firstLine:
+	case <-time.After(30 * time.Second):
+		_ = killed.Process.Kill()
+		t.Fatal("the second build printed nothing within 30s")
+	}
+	_ = killed.Process.Signal(syscall.SIGKILL)
+	_ = killed.Wait()
+	owned = runner.LabelOwnerPID + "=" + strconv.Itoa(killed.Process.Pid)
+	if took, gone := waitGoneFrom(t, count, 30*time.Second); !gone {
+		t.Fatalf("the sibling of a killed sibling-run is still on the restarted engine %s later; reaper:\n%s", took, watcher)
+	} else {
+		t.Logf("after the engine restart, the reaper removed a killed run's sibling %s after the kill", took)
+	}
+	engine.assertEmpty(t)
 }
