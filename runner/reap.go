@@ -41,11 +41,11 @@ func (e *ReapFailures) ExitCode() int { return ExitToolFailure }
 // SIGKILL, or lost with its agent container. It keeps siblings made with
 // --keep, siblings whose owner still runs, and siblings of owners it cannot
 // judge (another host's processes). Service containers go like siblings, and
-// build networks after them. With label (KEY=VALUE) it looks only at objects
-// that carry that label. With dryRun it only reports. A removal that fails
+// build networks after them. With labels (KEY=VALUE or KEY) it looks only at
+// what carries all of them; with dryRun it only reports. A removal that fails
 // does not stop the others; the error then is a *ReapFailures.
-func Reap(ctx context.Context, api *client.Client, label string, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	return reap(ctx, api, currentOwner(selfContainerID()), reapScope{label: label}, dryRun, log)
+func Reap(ctx context.Context, api *client.Client, labels []string, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+	return reap(ctx, api, currentOwner(selfContainerID()), reapScope{labels: labels}, dryRun, log)
 }
 
 // reapOwnOrphans removes the orphans of this agent (same host or container),
@@ -61,11 +61,11 @@ func reapOwnOrphans(ctx context.Context, api *client.Client, me owner, log zerol
 }
 
 // reapScope narrows what a reap looks at: objects of one owner ID
-// ("container:<id>", "host:<name>"), objects carrying one label KEY=VALUE;
-// "" means any.
+// ("container:<id>", "host:<name>"; "" for any), objects carrying every one
+// of labels (KEY=VALUE or KEY).
 type reapScope struct {
-	owner string
-	label string
+	owner  string
+	labels []string
 }
 
 func (s reapScope) filters() filters.Args {
@@ -73,8 +73,8 @@ func (s reapScope) filters() filters.Args {
 	if s.owner != "" {
 		args.Add("label", LabelOwner+"="+s.owner)
 	}
-	if s.label != "" {
-		args.Add("label", s.label)
+	for _, l := range s.labels {
+		args.Add("label", l)
 	}
 	return args
 }
@@ -84,12 +84,14 @@ func (s reapScope) matches(labels map[string]string) bool {
 	if labels[LabelManaged] != "true" || s.owner != "" && labels[LabelOwner] != s.owner {
 		return false
 	}
-	if s.label == "" {
-		return true
+	for _, l := range s.labels {
+		key, value, hasValue := strings.Cut(l, "=")
+		got, ok := labels[key]
+		if !ok || hasValue && got != value {
+			return false
+		}
 	}
-	key, value, hasValue := strings.Cut(s.label, "=")
-	got, ok := labels[key]
-	return ok && (!hasValue || got == value)
+	return true
 }
 
 // reap removes the containers, then the networks, in scope whose owner is

@@ -14,11 +14,13 @@ func TestReapScopeMatchesOnlyItsObjects(t *testing.T) {
 		{"not sibling-run's", reapScope{}, map[string]string{"team": "a"}, false},
 		{"its owner", reapScope{owner: "container:abc"}, mine, true},
 		{"another owner", reapScope{owner: "container:def"}, mine, false},
-		{"label with value", reapScope{label: "team=a"}, mine, true},
-		{"label with another value", reapScope{label: "team=b"}, mine, false},
-		{"label key only", reapScope{label: "team"}, mine, true},
-		{"label absent", reapScope{label: "other"}, mine, false},
-		{"empty value is a value", reapScope{label: "team="}, mine, false},
+		{"label with value", reapScope{labels: []string{"team=a"}}, mine, true},
+		{"label with another value", reapScope{labels: []string{"team=b"}}, mine, false},
+		{"label key only", reapScope{labels: []string{"team"}}, mine, true},
+		{"label absent", reapScope{labels: []string{"other"}}, mine, false},
+		{"empty value is a value", reapScope{labels: []string{"team="}}, mine, false},
+		{"every label", reapScope{labels: []string{"team=a", LabelOwner}}, mine, true},
+		{"one label missing", reapScope{labels: []string{"team=a", "other"}}, mine, false},
 	} {
 		if got := tc.scope.matches(tc.labels); got != tc.want {
 			t.Errorf("%s: matches = %v, want %v", tc.name, got, tc.want)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -56,6 +57,10 @@ func containerIDFromCgroup(r io.Reader) string {
 // containerIDFromMountinfo finds a container id in a /proc/self/mountinfo
 // listing: the root of the mount at /etc/hostname (or /etc/hosts,
 // /etc/resolv.conf) is the engine's file ".../containers/<id>/hostname".
+// Only a mount at this process's own /etc/... counts: while the engine sets up
+// another container, its files can show up here mounted under that
+// container's root, and taking those would make a host process use a
+// stranger's volumes.
 func containerIDFromMountinfo(r io.Reader) string {
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
@@ -65,7 +70,8 @@ func containerIDFromMountinfo(r io.Reader) string {
 		if len(fields) < 5 {
 			continue
 		}
-		if m := mountinfoContainerID.FindStringSubmatch(fields[3]); m != nil {
+		m := mountinfoContainerID.FindStringSubmatch(fields[3])
+		if m != nil && fields[4] == "/etc/"+path.Base(fields[3]) {
 			return m[1]
 		}
 	}

@@ -40,13 +40,13 @@ const (
 // reaps every orphan that is there already (the siblings of agents that were
 // killed or replaced), then follows the engine's container events: a
 // sibling-run in this pid namespace is checked every watchPollInterval, one
-// in another container is judged when that container dies. With label
-// (KEY=VALUE) it looks only at objects carrying that label. Idle, it waits
+// in another container is judged when that container dies. With labels
+// (KEY=VALUE or KEY) it looks only at objects carrying all of them. Idle, it waits
 // on one event stream. A broken stream (an engine restart) is reopened after
 // a pause, with a full sweep: Watch returns only when ctx ends.
-func Watch(ctx context.Context, api *client.Client, label string, log zerolog.Logger) error {
-	w := &watcher{api: api, me: currentOwner(selfContainerID()), scope: reapScope{label: label}, log: log}
-	log.Info().Str("owner", w.me.ID).Str("label", label).Msg("watching for siblings whose sibling-run is gone")
+func Watch(ctx context.Context, api *client.Client, labels []string, log zerolog.Logger) error {
+	w := &watcher{api: api, me: currentOwner(selfContainerID()), scope: reapScope{labels: labels}, log: log}
+	log.Info().Str("owner", w.me.ID).Strs("labels", labels).Msg("watching for siblings whose sibling-run is gone")
 	pause := watchRetryFirst
 	for {
 		began := time.Now()
@@ -139,7 +139,7 @@ func (w *watcher) handle(ctx context.Context, m events.Message) {
 		id := "container:" + m.Actor.ID
 		if w.containers[id] {
 			w.log.Debug().Str("owner", id).Str("event", string(m.Action)).Msg("an owner container stopped")
-			w.sweep(ctx, reapScope{owner: id, label: w.scope.label})
+			w.sweep(ctx, reapScope{owner: id, labels: w.scope.labels})
 		}
 	}
 }
@@ -149,7 +149,7 @@ func (w *watcher) checkLocal(ctx context.Context) {
 	for _, o := range w.local {
 		if !o.stillRuns() {
 			w.log.Debug().Str("owner", o.String()).Msg("a sibling-run of this namespace is gone")
-			w.sweep(ctx, reapScope{owner: w.me.ID, label: w.scope.label})
+			w.sweep(ctx, reapScope{owner: w.me.ID, labels: w.scope.labels})
 			return
 		}
 	}

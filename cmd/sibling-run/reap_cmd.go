@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"sibling-run/runner"
 )
@@ -12,17 +11,14 @@ import (
 // reapCmd removes siblings left behind by a sibling-run that was killed with
 // SIGKILL or lost with its agent; with --watch it keeps doing so as owners die.
 type reapCmd struct {
-	DryRun bool   `env:"SIBLING_RUN_DRY_RUN" help:"Only print what would be removed."`
-	Watch  bool   `env:"SIBLING_RUN_REAP_WATCH" help:"Keep running: remove each sibling within 2 seconds of its sibling-run's death, after removing the orphans there are at the start (the agent image runs this beside the agent)."`
-	Label  string `env:"SIBLING_RUN_REAP_LABEL" help:"Only look at siblings and networks that carry this label: KEY or KEY=VALUE (default: all of sibling-run's)." placeholder:"KEY[=VALUE]"`
+	DryRun bool     `env:"SIBLING_RUN_DRY_RUN" help:"Only print what would be removed."`
+	Watch  bool     `env:"SIBLING_RUN_REAP_WATCH" help:"Keep running: remove each sibling within 2 seconds of its sibling-run's death, after removing the orphans there are at the start (the agent image runs this beside the agent)."`
+	Label  []string `short:"l" sep:"none" env:"SIBLING_RUN_REAP_LABEL" help:"Look only at siblings and networks that carry this label, KEY=VALUE or KEY (repeatable; default: all of sibling-run's)." placeholder:"KEY=VALUE"`
 }
 
 func (r *reapCmd) Run(g *globals) error {
 	if r.Watch && r.DryRun {
 		return &runner.ExitError{Code: runner.ExitToolFailure, Err: fmt.Errorf("--watch removes as owners die and cannot be a dry run; drop --dry-run or --watch")}
-	}
-	if strings.HasPrefix(r.Label, "=") {
-		return &runner.ExitError{Code: runner.ExitToolFailure, Err: fmt.Errorf("--label %q has no key; give KEY or KEY=VALUE", r.Label)}
 	}
 	api, err := runner.Connect(g.Ctx, g.Host)
 	if err != nil {
