@@ -132,8 +132,11 @@ func reapContainers(ctx context.Context, api *client.Client, me owner, scope rea
 		}
 		if !dryRun {
 			err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-			if cerrdefs.IsNotFound(err) {
-				continue // another reaper was faster
+			if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
+				// Another reaper was faster, or is removing it now (every
+				// run clears its agent's orphans, and a watcher may too).
+				log.Debug().Err(err).Str("container", c.ID[:12]).Msg("another reaper removes this sibling")
+				continue
 			}
 			if err != nil {
 				log.Error().Err(err).Str("container", c.ID[:12]).Str("owner", o.String()).Msg("removing an orphaned sibling failed")
