@@ -41,9 +41,9 @@ const (
 // killed or replaced), then follows the engine's container events: a
 // sibling-run in this pid namespace is checked every watchPollInterval, one
 // in another container is judged when that container dies. With labels
-// (KEY=VALUE or KEY) it looks only at objects carrying all of them. Idle, it waits
-// on one event stream. A broken stream (an engine restart) is reopened after
-// a pause, with a full sweep: Watch returns only when ctx ends.
+// (KEY=VALUE or KEY) it looks only at objects carrying all of them. Idle, it
+// waits on one event stream. A broken stream (an engine restart) is reopened
+// after a pause, with a full sweep: Watch returns only when ctx ends.
 func Watch(ctx context.Context, api *client.Client, labels []string, log zerolog.Logger) error {
 	w := &watcher{api: api, me: currentOwner(selfContainerID()), scope: reapScope{labels: labels}, log: log}
 	log.Info().Str("owner", w.me.ID).Strs("labels", labels).Msg("watching for siblings whose sibling-run is gone")
