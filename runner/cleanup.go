@@ -27,7 +27,7 @@ func detached(ctx context.Context, timeout time.Duration) (context.Context, cont
 // Each stage is one log line.
 func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall.Signal, grace time.Duration, exited <-chan struct{}, log zerolog.Logger) {
 	log.Warn().Str("signal", signalName(sig)).Stringer("grace", grace).Msg("stopping the build")
-	if err := api.ContainerKill(ctx, id, signalName(sig)); err != nil && !cerrdefs.IsNotFound(err) {
+	if err := kill(ctx, api, id, sig); err != nil && !cerrdefs.IsNotFound(err) {
 		log.Debug().Err(err).Msg("signalling the sibling failed; killing it")
 		grace = 0
 	}
@@ -39,9 +39,18 @@ func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall
 	case <-timer.C:
 	}
 	log.Warn().Stringer("after", grace).Msg("the build is still running; killing it")
-	if err := api.ContainerKill(ctx, id, signalName(syscall.SIGKILL)); err != nil && !cerrdefs.IsNotFound(err) {
+	// A conflict says the build is not running any more: it exited as the
+	// grace ended, and only the report of its exit is late.
+	if err := kill(ctx, api, id, syscall.SIGKILL); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
 		log.Error().Err(err).Msg("killing the sibling failed")
 	}
+}
+
+// kill sends sig to the sibling, waiting at most engineCallTimeout.
+func kill(ctx context.Context, api *client.Client, id string, sig syscall.Signal) error {
+	ctx, cancel := detached(ctx, engineCallTimeout)
+	defer cancel()
+	return api.ContainerKill(ctx, id, signalName(sig))
 }
 
 // removeSibling removes the sibling, running or not, with its anonymous

@@ -32,6 +32,9 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 	ping, err := api.Ping(pingCtx)
 	if err != nil {
 		api.Close()
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx) // stopped (a signal) while connecting
+		}
 		reason := err.Error()
 		switch {
 		case pingCtx.Err() != nil && ctx.Err() == nil:

@@ -21,7 +21,13 @@ import (
 // one on the rare build that pulls.
 func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (container.CreateResponse, error) {
 	return createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
-		return api.ContainerCreate(lifecycle, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
+		createCtx, cancel := detached(lifecycle, createTimeout)
+		defer cancel()
+		created, err := api.ContainerCreate(createCtx, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
+		if err != nil && createCtx.Err() != nil {
+			return created, engineSilent(api, "create the sibling", createTimeout)
+		}
+		return created, err
 	})
 }
 

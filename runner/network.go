@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
@@ -58,8 +57,8 @@ func removeBuildNetwork(ctx context.Context, api *client.Client, id string, log 
 // does for containers, and must run after them: the engine refuses to remove
 // a network that a container is still attached to. Such a network is kept for
 // a later reap.
-func reapNetworks(ctx context.Context, api *client.Client, me owner, scope filters.Args, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	networks, err := api.NetworkList(ctx, network.ListOptions{Filters: scope})
+func reapNetworks(ctx context.Context, api *client.Client, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+	networks, err := api.NetworkList(ctx, network.ListOptions{Filters: scope.filters()})
 	if err != nil {
 		return nil, toolFailure("listing build networks: %w", err)
 	}

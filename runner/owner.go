@@ -1,10 +1,15 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/client"
 )
 
 // Labels that sibling-run puts on every container it creates. Reaping finds
@@ -115,3 +120,50 @@ func bootID() string {
 	}
 	return strings.TrimSpace(string(data))
 }
+
+// ownerGone decides whether the sibling-run process o, which made a sibling
+// or network at created (Unix seconds), is gone for good. It is the one rule
+// every reaper follows: reap, the orphan clearing of each run, and reap
+// --watch. When in doubt it says no: removing a live build is worse than
+// keeping an orphan for a while.
+func ownerGone(ctx context.Context, api *client.Client, me, o owner, created int64) bool {
+	containerID, inContainer := strings.CutPrefix(o.ID, "container:")
+	switch {
+	case o.ID == "":
+		// No owner label: not made by a sibling-run that reaping understands.
+		return false
+	case o.ID == me.ID:
+		// Our own pid namespace (this host, or this container): the process
+		// itself tells, by its pid and start time.
+		return !o.stillRuns()
+	case inContainer:
+		// Another container on this engine: the process died with it when
+		// it is gone, stopped, or restarted since the object was made.
+		return containerGone(ctx, api, containerID, created)
+	default:
+		// A process on another host: nothing here can tell.
+		return false
+	}
+}
+
+// containerGone reports whether container id is removed, stopped, or was
+// started again later than the second created (a restart policy, or docker
+// restart): every process that ran in it before is gone. An engine error
+// counts as not gone.
+func containerGone(ctx context.Context, api *client.Client, id string, created int64) bool {
+	info, err := api.ContainerInspect(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return true
+	}
+	if err != nil || info.State == nil {
+		return false
+	}
+	if !info.State.Running {
+		return true
+	}
+	started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
+	return err == nil && started.Unix() > created
+}
+
+// processKey identifies the process within its namespace, pid reuse included.
+func (o owner) processKey() string { return strconv.Itoa(o.PID) + "/" + o.Start }

@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"strings"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -21,48 +20,106 @@ type Reaped struct {
 	Network  bool // a build's network, not a container
 }
 
+// ReapFailures is the error of a reap that could not remove some orphans: it
+// removed the others and lists each failure.
+type ReapFailures struct {
+	Failures []error
+}
+
+func (e *ReapFailures) Error() string {
+	msgs := make([]string, len(e.Failures))
+	for i, f := range e.Failures {
+		msgs[i] = f.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// ExitCode returns 125: the orphans that are left are sibling-run's failure.
+func (e *ReapFailures) ExitCode() int { return ExitToolFailure }
+
 // Reap removes siblings whose sibling-run process is gone: killed with
 // SIGKILL, or lost with its agent container. It keeps siblings made with
 // --keep, siblings whose owner still runs, and siblings of owners it cannot
 // judge (another host's processes). Service containers go like siblings, and
 // build networks after them. With labels (KEY=VALUE or KEY) it looks only at
-// what carries all of them; with dryRun it only reports.
+// what carries all of them; with dryRun it only reports. A removal that fails
+// does not stop the others; the error then is a *ReapFailures.
 func Reap(ctx context.Context, api *client.Client, labels []string, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	me := currentOwner(selfContainerID())
-	return reap(ctx, api, me, reapFilter(me, false, labels), dryRun, log)
+	return reap(ctx, api, currentOwner(selfContainerID()), reapScope{labels: labels}, dryRun, log)
 }
 
 // reapOwnOrphans removes the orphans of this agent (same host or container),
 // which a run does before its build so that a crashed agent heals by itself.
 func reapOwnOrphans(ctx context.Context, api *client.Client, me owner, log zerolog.Logger) {
-	reaped, err := reap(ctx, api, me, reapFilter(me, true, nil), false, log)
+	reaped, err := reap(ctx, api, me, reapScope{owner: me.ID}, false, log)
 	if err != nil {
-		log.Debug().Err(err).Msg("looking for orphaned siblings failed")
+		log.Warn().Err(err).Msg("clearing this agent's orphaned siblings failed; run `sibling-run reap` once the engine answers")
 	}
 	for _, r := range reaped {
 		log.Info().Str("orphan", r.ID[:12]).Str("owner", r.Owner).Str("build_key", r.BuildKey).Msg("removed a sibling whose sibling-run is gone")
 	}
 }
 
-// reapFilter selects what a reap looks at: what sibling-run made, narrowed to
-// this agent's own (onlyMine) and to what carries every one of labels.
-func reapFilter(me owner, onlyMine bool, labels []string) filters.Args {
-	scope := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
-	if onlyMine {
-		scope.Add("label", LabelOwner+"="+me.ID)
-	}
-	for _, l := range labels {
-		scope.Add("label", l)
-	}
-	return scope
+// reapScope narrows what a reap looks at: objects of one owner ID
+// ("container:<id>", "host:<name>"; "" for any), objects carrying every one
+// of labels (KEY=VALUE or KEY).
+type reapScope struct {
+	owner  string
+	labels []string
 }
 
-func reap(ctx context.Context, api *client.Client, me owner, scope filters.Args, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	siblings, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: scope})
-	if err != nil {
-		return nil, toolFailure("listing siblings: %w", err)
+func (s reapScope) filters() filters.Args {
+	args := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
+	if s.owner != "" {
+		args.Add("label", LabelOwner+"="+s.owner)
 	}
-	var reaped []Reaped
+	for _, l := range s.labels {
+		args.Add("label", l)
+	}
+	return args
+}
+
+// matches tells whether an object with these labels is in the scope.
+func (s reapScope) matches(labels map[string]string) bool {
+	if labels[LabelManaged] != "true" || s.owner != "" && labels[LabelOwner] != s.owner {
+		return false
+	}
+	for _, l := range s.labels {
+		key, value, hasValue := strings.Cut(l, "=")
+		got, ok := labels[key]
+		if !ok || hasValue && got != value {
+			return false
+		}
+	}
+	return true
+}
+
+// reap removes the containers, then the networks, in scope whose owner is
+// gone. It goes on after a failed removal and returns every failure.
+func reap(ctx context.Context, api *client.Client, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+	reaped, _, failures, err := reapContainers(ctx, api, me, scope, dryRun, log)
+	if err != nil {
+		return reaped, err
+	}
+	networks, err := reapNetworks(ctx, api, me, scope, dryRun, log)
+	reaped = append(reaped, networks...)
+	if err != nil {
+		failures = append(failures, err)
+	}
+	if len(failures) > 0 {
+		return reaped, &ReapFailures{Failures: failures}
+	}
+	return reaped, nil
+}
+
+// reapContainers removes the containers in scope whose owner is gone and
+// returns them, the owners of those it kept (which still run, or cannot be
+// judged), and the removals that failed. err is a failure to list.
+func reapContainers(ctx context.Context, api *client.Client, me owner, scope reapScope, dryRun bool, log zerolog.Logger) (reaped []Reaped, live []owner, failures []error, err error) {
+	siblings, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: scope.filters()})
+	if err != nil {
+		return nil, nil, nil, toolFailure("listing siblings: %w", err)
+	}
 	for _, c := range siblings {
 		if c.Labels[LabelKeep] == "true" {
 			continue
@@ -70,49 +127,26 @@ func reap(ctx context.Context, api *client.Client, me owner, scope filters.Args,
 		o := ownerFromLabels(c.Labels)
 		if !ownerGone(ctx, api, me, o, c.Created) {
 			log.Debug().Str("container", c.ID[:12]).Str("owner", o.String()).Msg("keeping a sibling whose owner runs or cannot be checked")
+			live = append(live, o)
 			continue
 		}
 		if !dryRun {
 			err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-			if cerrdefs.IsNotFound(err) {
-				continue // another reaper was faster
+			if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
+				// Another reaper was faster, or is removing it now (every
+				// run clears its agent's orphans, and a watcher may too).
+				log.Debug().Err(err).Str("container", c.ID[:12]).Msg("another reaper removes this sibling")
+				continue
 			}
 			if err != nil {
-				return reaped, toolFailure("removing orphaned sibling %.12s: %w", c.ID, err)
+				log.Error().Err(err).Str("container", c.ID[:12]).Str("owner", o.String()).Msg("removing an orphaned sibling failed")
+				failures = append(failures, toolFailure("removing orphaned sibling %.12s: %w", c.ID, err))
+				continue
 			}
 		}
 		reaped = append(reaped, Reaped{ID: c.ID, Name: strings.TrimPrefix(firstName(c.Names), "/"), Owner: o.String(), BuildKey: c.Labels[LabelBuildKey]})
 	}
-	networks, err := reapNetworks(ctx, api, me, scope, dryRun, log)
-	return append(reaped, networks...), err
-}
-
-// ownerGone decides whether the sibling-run process o, which created a
-// sibling at created (Unix seconds), no longer runs. Only processes that share
-// our pid namespace can be checked directly; for another container we ask the
-// engine whether it still runs and has not restarted since.
-func ownerGone(ctx context.Context, api *client.Client, me, o owner, created int64) bool {
-	if o.ID == me.ID {
-		return !o.stillRuns()
-	}
-	id, inContainer := strings.CutPrefix(o.ID, "container:")
-	if !inContainer {
-		return false // a process on another host: nothing here can tell
-	}
-	info, err := api.ContainerInspect(ctx, id)
-	if cerrdefs.IsNotFound(err) {
-		return true
-	}
-	if err != nil || info.State == nil {
-		return false
-	}
-	if !info.State.Running {
-		return true
-	}
-	// Restarted (say, by its restart policy) in a later second than the
-	// sibling was made: the process that made it died with the old run.
-	started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
-	return err == nil && started.Unix() > created
+	return reaped, live, failures, nil
 }
 
 func firstName(names []string) string {

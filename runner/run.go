@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -80,6 +81,9 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err := checkPull(cfg); err != nil {
 		return Result{}, err
 	}
+	if err := checkTerminal(cfg); err != nil {
+		return Result{}, err
+	}
 	if cfg.DryRun {
 		return Result{}, printSpec(cfg, sp)
 	}
@@ -141,11 +145,18 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	userReady := make(chan struct{})
 	go func() {
 		defer close(userReady)
-		ensurePasswdEntry(lifecycle, api, id, sp.user, log)
+		userCtx, cancel := detached(lifecycle, engineCallTimeout)
+		defer cancel()
+		ensurePasswdEntry(userCtx, api, id, sp.user, log)
 	}()
 	defer func() { <-userReady }()
 
-	att, err := attach(lifecycle, api, id, cfg.Interactive)
+	att, err, answered := callWithin(engineCallTimeout, func() (*attachment, error) {
+		return attach(lifecycle, api, id, cfg.Interactive)
+	})
+	if !answered {
+		return Result{}, engineSilent(api, "attach to the sibling", engineCallTimeout)
+	}
 	if client.IsErrConnectionFailed(err) {
 		engineLost = true
 		return Result{}, lostEngine(api, "attaching to the sibling", err)
@@ -154,15 +165,21 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		return Result{}, toolFailure("attaching to the sibling for %s: %w", cfg.Image, err)
 	}
 	defer att.close()
-	waitC, waitErrC := api.ContainerWait(lifecycle, id, container.WaitConditionNextExit)
-
-	if cfg.Interactive && cfg.TTY {
-		restore, err := rawTerminal(cfg.Stdin)
-		if err != nil {
-			return Result{}, toolFailure("putting the terminal into raw mode: %w", err)
-		}
-		defer restore()
+	// The engine answers the wait's request at once and its body at the
+	// exit; an engine that does not even answer must not hang the run.
+	type exitChannels struct {
+		status <-chan container.WaitResponse
+		err    <-chan error
 	}
+	wait, _, answered := callWithin(engineCallTimeout, func() (exitChannels, error) {
+		status, err := api.ContainerWait(lifecycle, id, container.WaitConditionNextExit)
+		return exitChannels{status, err}, nil
+	})
+	if !answered {
+		return Result{}, engineSilent(api, "answer the wait for the build's exit", engineCallTimeout)
+	}
+	waitC, waitErrC := wait.status, wait.err
+
 	// Output that can no longer be passed on (sibling-run's stdout closed)
 	// stops the build like a cancellation does; otherwise the build would
 	// block on a full pipe forever.
@@ -185,9 +202,29 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		return Result{}, context.Cause(ctx)
 	}
 	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
+	// The terminal is raw only while the build runs: it is restored as soon
+	// as the build has ended or is being stopped, so that each of
+	// sibling-run's own lines starts at the left margin; the deferred call
+	// covers the other ways out.
+	restoreTerminal := func() {}
+	if cfg.Interactive && cfg.TTY {
+		restore, err := rawTerminal(cfg.Stdin)
+		if err != nil {
+			return Result{}, toolFailure("putting the terminal into raw mode: %w", err)
+		}
+		restoreTerminal = sync.OnceFunc(restore)
+		defer restoreTerminal()
+	}
 	// The build may already run, and print, when the engine dies before its
 	// answer to the start arrives.
-	if err := api.ContainerStart(lifecycle, id, container.StartOptions{}); client.IsErrConnectionFailed(err) {
+	startCtx, cancelStart := detached(lifecycle, startTimeout)
+	err = api.ContainerStart(startCtx, id, container.StartOptions{})
+	startSilent := err != nil && startCtx.Err() != nil
+	cancelStart()
+	if startSilent {
+		return Result{}, engineSilent(api, "start the build", startTimeout)
+	}
+	if client.IsErrConnectionFailed(err) {
 		engineLost = true
 		// What the build wrote before the engine died is passed on.
 		select {
@@ -208,17 +245,48 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	}
 
 	exit := watchExit(waitC, waitErrC)
-	var interrupted error
+	var (
+		interrupted error
+		copyErr     error
+		outputEnded bool
+	)
+	// stop stops the build, and reports false when the engine did not
+	// report its exit even after the kill.
+	stop := func() bool {
+		interrupted = context.Cause(ctx)
+		restoreTerminal()
+		stopSibling(lifecycle, api, id, stopSignal(interrupted), cfg.StopTimeout, exit.done, log)
+		return closedWithin(exit.done, exitAfterKillTimeout)
+	}
 	select {
 	case <-exit.done:
 	case <-ctx.Done():
-		interrupted = context.Cause(ctx)
-		stopSibling(lifecycle, api, id, stopSignal(interrupted), cfg.StopTimeout, exit.done, log)
-		<-exit.done
+		if !stop() {
+			return Result{}, engineSilent(api, "report the build's exit after it was killed", exitAfterKillTimeout)
+		}
+	case copyErr = <-output:
+		// The engine ends the output when the build exits; the exit's
+		// report must follow.
+		outputEnded = true
+		select {
+		case <-exit.done:
+		case <-ctx.Done():
+			if !stop() {
+				return Result{}, engineSilent(api, "report the build's exit after it was killed", exitAfterKillTimeout)
+			}
+		case <-time.After(exitAfterOutputTimeout):
+			return Result{}, engineSilent(api, "report the build's exit after its output ended", exitAfterOutputTimeout)
+		}
 	}
 	// The engine ends the stream once the sibling has exited and all its
 	// output is sent; reporting the exit before that would lose the last lines.
-	copyErr := <-output
+	if !outputEnded {
+		var drained bool
+		if copyErr, drained = receiveWithin(output, outputDrainTimeout); !drained {
+			return Result{}, engineSilent(api, "end the build's output after its exit", outputDrainTimeout)
+		}
+	}
+	restoreTerminal()
 
 	if interrupted != nil {
 		return Result{}, interrupted
@@ -236,7 +304,9 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 
 	code := int(exit.status.StatusCode)
 	if code == 128+int(syscall.SIGKILL) {
-		reportOOM(lifecycle, api, id, log)
+		inspectCtx, cancel := detached(lifecycle, engineCallTimeout)
+		reportOOM(inspectCtx, api, id, log)
+		cancel()
 	}
 	log.Info().Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
 	// Artifacts are copied from the exited sibling, before it is removed,

@@ -40,7 +40,9 @@ func followTerminalSize(ctx context.Context, api *client.Client, id string, out 
 		if err != nil || width == 0 || height == 0 {
 			return
 		}
-		_ = api.ContainerResize(ctx, id, container.ResizeOptions{Height: uint(height), Width: uint(width)})
+		resizeCtx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+		defer cancel()
+		_ = api.ContainerResize(resizeCtx, id, container.ResizeOptions{Height: uint(height), Width: uint(width)})
 	}
 	resize()
 	winch := make(chan os.Signal, 1)
@@ -73,4 +75,19 @@ func asTerminal(w io.Writer) (fileWriter, bool) {
 		return nil, false
 	}
 	return f, true
+}
+
+// checkTerminal refuses -t with -i when stdin is not a terminal, as docker
+// run does. With a terminal, the engine ends the build's output as soon as
+// its input ends, so piped or /dev/null input would lose every line of the
+// build while its exit code still came through: a passed build with an
+// empty log. -t alone (no input) works without a terminal and is allowed.
+func checkTerminal(cfg Config) error {
+	if !cfg.TTY || !cfg.Interactive {
+		return nil
+	}
+	if f, ok := cfg.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return toolFailure("the input device is not a TTY: -t with -i needs a terminal on stdin; drop -t to run the build without one (-i alone passes the input on)")
 }

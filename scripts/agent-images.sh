@@ -77,7 +77,7 @@ context=$(mktemp -d "${TMPDIR:-/tmp}/agent-images.XXXXXX")
 trap 'rm -rf "$context"' EXIT
 
 mkdir "$context/base"
-cp "$here/images/agent-base-standin/Dockerfile" "$context/base/"
+cp "$here/images/agent-base-standin/Dockerfile" "$here/images/agent-base-standin/agent" "$context/base/"
 cp "$busybox" "$context/base/busybox"
 build "$base_image" "$context/base"
 
@@ -87,10 +87,11 @@ build "$data_image" --build-arg "BASE=$busybox_image" "$here/images/agent-data"
 # vendor/ directory, made here from the local module cache (which `go mod
 # vendor` fills from the module proxy if it lacks something).
 mkdir "$context/agent"
-tar -C "$here" -cf - go.mod go.sum cmd runner | tar -C "$context/agent" -xf -
+tar -C "$here" -cf - go.mod go.sum cmd runner images/agent/sibling-run-agent | tar -C "$context/agent" -xf -
 cp "$here/.dockerignore" "$context/agent/"
 (cd "$here" && "$go" mod vendor -o "$context/agent/vendor")
 build "$agent_image" -f "$here/images/agent/Dockerfile" \
   --build-arg "GO_IMAGE=$go_image" --build-arg "AGENT_BASE=$base_image" \
+  --build-arg AGENT_COMMAND=/usr/local/bin/bamboo-agent-standin \
   --build-arg GOFLAGS=-mod=vendor --build-arg "VERSION=${AGENT_IMAGE_VERSION:-local}" \
   "$context/agent"

@@ -62,12 +62,28 @@ func run(args []string) int {
 	defer signal.Stop(signals)
 	go func() {
 		sig := <-signals
-		log.Debug().Str("signal", sig.String()).Msg("signal received")
+		if sig == syscall.SIGTERM && parentGone() {
+			log.Warn().Int("parent_pid", startPPID).Msg("sibling-run's parent process is gone; stopping the build as on SIGTERM")
+		} else {
+			log.Debug().Str("signal", sig.String()).Msg("signal received")
+		}
 		cancel(runner.Interrupted(sig))
 		for sig := range signals {
 			log.Warn().Str("signal", sig.String()).Msg("already stopping the build")
 		}
 	}()
+	// A build belongs to the task that started it: when the task's shell
+	// dies, the build stops too. The long-running reap --watch is exempt.
+	if kctx.Selected() != nil && kctx.Selected().Name == "run" {
+		stillThere := stopWithParent(func() {
+			log.Warn().Int("parent_pid", startPPID).Msg("sibling-run's parent process is gone; stopping the build as on SIGTERM")
+			cancel(runner.Interrupted(syscall.SIGTERM))
+		}, log)
+		if !stillThere {
+			log.Error().Int("parent_pid", startPPID).Msg("sibling-run's parent process is gone already; not starting the build")
+			return 128 + int(syscall.SIGTERM)
+		}
+	}
 
 	g := &globals{Ctx: ctx, Host: c.Host, Log: log, Stdout: stdout, Stderr: stderr}
 	if err := kctx.Run(g); err != nil {

@@ -70,6 +70,10 @@ func TestAgentPairRunsBambooBuildsInSiblings(t *testing.T) {
 	if !agentInfo.State.Running || agentInfo.HostConfig.RestartPolicy.Name == "" {
 		t.Errorf("the agent should run with a restart policy: running=%v restart=%q", agentInfo.State.Running, agentInfo.HostConfig.RestartPolicy.Name)
 	}
+	// The image's command runs the reaper beside the agent, as the agent's user.
+	if ps := dockerExec(t, agent, "", nil, "ps", "-o", "user,args"); !strings.Contains(ps, "sibling-run reap --watch") || !strings.Contains(ps, "stand-in agent") && !strings.Contains(ps, "bamboo-agent-standin") {
+		t.Errorf("the agent should run sibling-run reap --watch beside the agent:\n%s", ps)
+	}
 	socketGID := socketGroup(t)
 	if ids := dockerExec(t, agent, "", nil, "id"); !strings.Contains(ids, "uid="+agentUID+"(bamboo)") || !strings.Contains(ids, ","+socketGID) && !strings.Contains(ids, "="+socketGID) {
 		t.Errorf("the agent should run as bamboo (%s) with the socket's group %s: %s", agentUID, socketGID, ids)

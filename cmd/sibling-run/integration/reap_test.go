@@ -50,7 +50,7 @@ func TestReapRemovesOrphansOnly(t *testing.T) {
 	}
 	r := siblingRun(t, dir, nil, "reap", "--label", testLabel)
 	if r.code != 0 || !strings.Contains(r.stdout, "removed "+orphans[0].ID[:12]) {
-		t.Errorf("reap: exit %d, stdout %q; want it to name the orphan %.12s", r.code, r.stdout, orphans[0].ID)
+		t.Errorf("reap: exit %d, stdout %q; want it to name the orphan %.12s; stderr:\n%s", r.code, r.stdout, orphans[0].ID, r.stderr)
 	}
 	if len(containersWith(t, orphanLabel)) != 0 {
 		t.Error("the orphan is still there after reap")

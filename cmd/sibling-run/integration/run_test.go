@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -227,13 +228,31 @@ func TestTerminalIsRestoredOnEveryExit(t *testing.T) {
 			inner := "stty -g > before; " + strings.ReplaceAll(tc.run, "SR", sr) + "; stty -g > after"
 			cmd := exec.Command(script, "-qec", "sh -c \""+inner+"\"", "/dev/null")
 			cmd.Dir = dir
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
 			before, _ := os.ReadFile(filepath.Join(dir, "before"))
 			after, _ := os.ReadFile(filepath.Join(dir, "after"))
 			if len(before) == 0 || string(before) != string(after) {
 				t.Errorf("terminal settings before %q, after %q", before, after)
+			}
+			// A raw terminal passes "\n" on as it is; a restored one makes it
+			// "\r\n". Each of sibling-run's lines, the last above all, must be
+			// written to a restored terminal, or the next starts mid-line.
+			lines := strings.Split(string(out), "\n")
+			logged := 0
+			for _, line := range lines[:len(lines)-1] {
+				if !strings.Contains(line, "[sibling-run]") {
+					continue
+				}
+				logged++
+				if !strings.HasSuffix(line, "\r") {
+					t.Errorf("sibling-run wrote a line to a raw terminal: %q", line)
+				}
+			}
+			if logged == 0 {
+				t.Errorf("no line of sibling-run's on the terminal:\n%q", out)
 			}
 		})
 	}
@@ -313,4 +332,53 @@ func TestVersionNamesTheTool(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "sibling-run ") {
 		t.Errorf("version: %q (exit %d)", r.stdout, r.code)
 	}
+}
+
+// -it with input that is not a terminal (a pipe, /dev/null: a developer's
+// command pasted into a script task) is refused before anything is created:
+// with a terminal the engine would end the build's output with its input,
+// and the task would pass with an empty log. -t alone needs no terminal and
+// loses nothing.
+func TestInteractiveTerminalNeedsATerminal(t *testing.T) {
+	build := []string{"sh", "-c", "echo hi; sleep 0.5; echo late; exit 3"}
+	for _, tc := range []struct {
+		name  string
+		stdin func() *os.File
+	}{
+		{"stdin at EOF (/dev/null)", func() *os.File { return nil }},
+		{"stdin a pipe", func() *os.File {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			t.Cleanup(func() { r.Close() })
+			return r
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := siblingRunCommand(t.TempDir(), nil, buildArgs(append([]string{"-it"}, build...)...)...)
+			if in := tc.stdin(); in != nil {
+				cmd.Stdin = in
+			}
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			_ = cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != 125 || !strings.Contains(stderr.String(), "the input device is not a TTY") {
+				t.Errorf("exit %d (want 125 and a word about the TTY); stdout %q, stderr:\n%s", code, stdout.String(), stderr.String())
+			}
+			if strings.Contains(stderr.String(), "starting the build") {
+				t.Errorf("the build was started:\n%s", stderr.String())
+			}
+			if left := containersWith(t, testLabel, runner.LabelOwnerPID+"="+strconv.Itoa(cmd.Process.Pid)); len(left) > 0 {
+				t.Errorf("a sibling was left")
+			}
+		})
+	}
+	t.Run("-t alone, nothing a terminal", func(t *testing.T) {
+		r := siblingRun(t, t.TempDir(), nil, buildArgs(append([]string{"-t"}, build...)...)...)
+		if r.code != 3 || !hasLine(r.stdout, "hi") || !hasLine(r.stdout, "late") {
+			t.Errorf("exit %d, stdout %q; want 3 and both lines; stderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
 }
