@@ -56,12 +56,8 @@ func removeBuildNetwork(ctx context.Context, api *client.Client, id string, log 
 // does for containers, and must run after them: the engine refuses to remove
 // a network that a container is still attached to. Such a network is kept for
 // a later reap.
-func reapNetworks(ctx context.Context, api *client.Client, me owner, onlyMine, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	labels := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
-	if onlyMine {
-		labels.Add("label", LabelOwner+"="+me.ID)
-	}
-	networks, err := api.NetworkList(ctx, network.ListOptions{Filters: labels})
+func reapNetworks(ctx context.Context, api *client.Client, me owner, scope filters.Args, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+	networks, err := api.NetworkList(ctx, network.ListOptions{Filters: scope})
 	if err != nil {
 		return nil, toolFailure("listing build networks: %w", err)
 	}

@@ -25,15 +25,17 @@ type Reaped struct {
 // SIGKILL, or lost with its agent container. It keeps siblings made with
 // --keep, siblings whose owner still runs, and siblings of owners it cannot
 // judge (another host's processes). Service containers go like siblings, and
-// build networks after them. With dryRun it only reports.
-func Reap(ctx context.Context, api *client.Client, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	return reap(ctx, api, currentOwner(selfContainerID()), false, dryRun, log)
+// build networks after them. With labels (KEY=VALUE or KEY) it looks only at
+// what carries all of them; with dryRun it only reports.
+func Reap(ctx context.Context, api *client.Client, labels []string, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+	me := currentOwner(selfContainerID())
+	return reap(ctx, api, me, reapFilter(me, false, labels), dryRun, log)
 }
 
 // reapOwnOrphans removes the orphans of this agent (same host or container),
 // which a run does before its build so that a crashed agent heals by itself.
 func reapOwnOrphans(ctx context.Context, api *client.Client, me owner, log zerolog.Logger) {
-	reaped, err := reap(ctx, api, me, true, false, log)
+	reaped, err := reap(ctx, api, me, reapFilter(me, true, nil), false, log)
 	if err != nil {
 		log.Debug().Err(err).Msg("looking for orphaned siblings failed")
 	}
@@ -42,12 +44,21 @@ func reapOwnOrphans(ctx context.Context, api *client.Client, me owner, log zerol
 	}
 }
 
-func reap(ctx context.Context, api *client.Client, me owner, onlyMine, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	labels := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
+// reapFilter selects what a reap looks at: what sibling-run made, narrowed to
+// this agent's own (onlyMine) and to what carries every one of labels.
+func reapFilter(me owner, onlyMine bool, labels []string) filters.Args {
+	scope := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
 	if onlyMine {
-		labels.Add("label", LabelOwner+"="+me.ID)
+		scope.Add("label", LabelOwner+"="+me.ID)
 	}
-	siblings, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: labels})
+	for _, l := range labels {
+		scope.Add("label", l)
+	}
+	return scope
+}
+
+func reap(ctx context.Context, api *client.Client, me owner, scope filters.Args, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+	siblings, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: scope})
 	if err != nil {
 		return nil, toolFailure("listing siblings: %w", err)
 	}
@@ -72,7 +83,7 @@ func reap(ctx context.Context, api *client.Client, me owner, onlyMine, dryRun bo
 		}
 		reaped = append(reaped, Reaped{ID: c.ID, Name: strings.TrimPrefix(firstName(c.Names), "/"), Owner: o.String(), BuildKey: c.Labels[LabelBuildKey]})
 	}
-	networks, err := reapNetworks(ctx, api, me, onlyMine, dryRun, log)
+	networks, err := reapNetworks(ctx, api, me, scope, dryRun, log)
 	return append(reaped, networks...), err
 }
 

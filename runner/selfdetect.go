@@ -78,7 +78,8 @@ func containerIDFromCgroup(r io.Reader) string {
 // this process's /etc/hostname (or /etc/hosts, /etc/resolv.conf) counts, with
 // the engine's file of the same name as its root: on a host, the same files
 // of other containers appear too, propagated to their own mount points, and
-// must never be taken for ours. When a point is mounted over, the last line
+// must never be taken for ours (also while the engine sets up another
+// container, its files show up mounted under that container's root). When a point is mounted over, the last line
 // (the mount on top) wins; /etc/hostname is asked first.
 func containerIDFromMountinfo(r io.Reader) (id, point string) {
 	found := map[string]string{} // mount point -> id

@@ -133,6 +133,10 @@ func TestContainerIDFromMountinfoLines(t *testing.T) {
 		{"65 digits", line("/var/lib/docker/containers/"+id+"0/hostname", "/etc/hostname"), ""},
 		{"upper case", line("/var/lib/docker/containers/"+strings.ToUpper(id)+"/hostname", "/etc/hostname"), ""},
 		{"id in mount point only", line("/", "/var/lib/docker/containers/"+id+"/hostname"), ""},
+		// Another container's files, seen while the engine mounts them into
+		// that container's root, are not this process's.
+		{"another container's hostname", line("/var/lib/docker/containers/"+id+"/hostname", "/var/lib/docker/overlay2/0a1b/merged/etc/hostname"), ""},
+		{"hostname file at another name", line("/var/lib/docker/containers/"+id+"/hostname", "/etc/hosts"), ""},
 		{"too few fields", "2075 2060 254:0 /var/lib/docker/containers/" + id + "/hostname\n", ""},
 		// The misfire of issue 13: another container's file, mounted elsewhere.
 		{"foreign file at another mount point", line("/var/lib/docker/containers/"+id+"/hostname", "/var/lib/docker/overlay2/x/merged/etc/hostname"), ""},

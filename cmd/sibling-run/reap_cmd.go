@@ -10,7 +10,8 @@ import (
 // reapCmd removes siblings left behind by a sibling-run that was killed with
 // SIGKILL or lost with its agent.
 type reapCmd struct {
-	DryRun bool `env:"SIBLING_RUN_DRY_RUN" help:"Only print what would be removed."`
+	DryRun bool     `env:"SIBLING_RUN_DRY_RUN" help:"Only print what would be removed."`
+	Label  []string `short:"l" sep:"none" env:"SIBLING_RUN_REAP_LABEL" help:"Look only at siblings and networks that carry this label, KEY=VALUE or KEY (repeatable; default: all of sibling-run's)." placeholder:"KEY=VALUE"`
 }
 
 func (r *reapCmd) Run(g *globals) error {
@@ -19,7 +20,7 @@ func (r *reapCmd) Run(g *globals) error {
 		return err
 	}
 	defer api.Close()
-	reaped, err := runner.Reap(g.Ctx, api, r.DryRun, g.Log)
+	reaped, err := runner.Reap(g.Ctx, api, r.Label, r.DryRun, g.Log)
 	verb := "removed"
 	if r.DryRun {
 		verb = "would remove"

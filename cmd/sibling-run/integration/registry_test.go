@@ -1,4 +1,4 @@
-package main
+package integration
 
 // A registry of the tests' own: Debian's docker-registry (distribution 2.8)
 // on a free loopback port with htpasswd authentication, its storage in a

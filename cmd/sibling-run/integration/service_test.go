@@ -1,4 +1,4 @@
-package main
+package integration
 
 import (
 	"context"
@@ -190,7 +190,6 @@ func TestSignalWhileWaitingForServiceLeavesNothing(t *testing.T) {
 // --network and --service exclude each other; bad service flags are refused
 // before anything is created.
 func TestBadServiceFlagsAreRefused(t *testing.T) {
-	before := allContainerIDs(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -206,13 +205,8 @@ func TestBadServiceFlagsAreRefused(t *testing.T) {
 			if r.code != 125 || !strings.Contains(r.stderr, tc.says) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 				t.Errorf("exit %d, stderr %q; want 125 and one line about %s", r.code, r.stderr, tc.says)
 			}
+			assertCreatedNothing(t, r)
 		})
-	}
-	after := allContainerIDs(t)
-	for id := range after {
-		if !before[id] {
-			t.Errorf("bad input created container %.12s", id)
-		}
 	}
 	assertNothingLeft(t, testLabel)
 }
@@ -245,7 +239,7 @@ func TestReapRemovesServicesAndNetworks(t *testing.T) {
 	if len(nets) != 1 {
 		t.Fatalf("%d networks after SIGKILL, want 1", len(nets))
 	}
-	r := siblingRun(t, "/", nil, "reap")
+	r := siblingRun(t, "/", nil, "reap", "--label", testLabel)
 	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("removed network %.12s", nets[0].ID)) {
 		t.Errorf("reap: exit %d, stdout %q; want it to name the network %s", r.code, r.stdout, nets[0].Name)
 	}
@@ -275,7 +269,7 @@ func TestKeepKeepsServicesAndNetwork(t *testing.T) {
 	if len(kept) != 2 || len(nets) != 1 {
 		t.Fatalf("kept %d containers and %d networks, want the sibling, its service and the network; stderr:\n%s", len(kept), len(nets), stderr.String())
 	}
-	if r := siblingRun(t, "/", nil, "reap"); r.code != 0 || len(containersWith(t, mine)) != 2 || len(networksWith(t, mine)) != 1 {
+	if r := siblingRun(t, "/", nil, "reap", "--label", testLabel); r.code != 0 || len(containersWith(t, mine)) != 2 || len(networksWith(t, mine)) != 1 {
 		t.Errorf("reap removed what --keep kept: exit %d, stdout %q", r.code, r.stdout)
 	}
 }

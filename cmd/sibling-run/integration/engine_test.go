@@ -1,11 +1,14 @@
-package main
-
-// The integration tests talk to the real Docker engine: no mock stands in for
-// it, and a missing engine fails the suite instead of skipping it. No registry
-// is reachable, so TestMain builds every image it needs FROM scratch, from
-// Debian's busybox-static and the sibling-run binary it compiles, and removes
-// them again. Everything the tests create carries testLabel, and TestMain
-// fails the run if anything carrying it is left on the engine.
+// Package integration tests the sibling-run binary against the real Docker
+// engine: no mock stands in for it, and a missing engine fails the suite
+// instead of skipping it. No registry is reachable, so TestMain builds every
+// image it needs FROM scratch, from Debian's busybox-static and the
+// sibling-run binary it compiles, and removes them again.
+//
+// The engine may be shared with a real agent or another test run, so the
+// tests touch only what carries testLabel (or, for a single run, its owner
+// labels), and TestMain fails the run if anything carrying it is left.
+// Pure tests of the command live beside it in package main and need no engine.
+package integration
 
 import (
 	"archive/tar"
@@ -30,9 +33,12 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"sibling-run/runner"
 )
 
 var (
@@ -67,16 +73,6 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 
-	volumesBefore, err := volumeNames(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: listing volumes:", err)
-		return 1
-	}
-	networksBefore, err := managedNetworks(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: listing networks:", err)
-		return 1
-	}
 	binary = filepath.Join(tmp, "sibling-run")
 	cacheHome = filepath.Join(tmp, "cache")
 	if err := setUp(ctx, binary); err != nil {
@@ -85,32 +81,17 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	// Anonymous volumes go with the labelled containers that hold them;
+	// named volumes and networks a test makes carry testLabel themselves.
 	if left := tearDown(ctx); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: the tests left containers behind (now removed): %s\n", strings.Join(left, ", "))
+		fmt.Fprintf(os.Stderr, "FAIL: the tests left these behind (now removed): %s\n", strings.Join(left, ", "))
 		code = 1
-	}
-	if left := leakedNetworks(ctx, networksBefore); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: the tests left networks behind (now removed): %s\n", strings.Join(left, ", "))
-		code = 1
-	}
-	// Siblings and data containers are removed with their anonymous volumes;
-	// a volume that appeared during the run and is still there is a leak.
-	volumesAfter, err := volumeNames(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: listing volumes:", err)
-		return 1
-	}
-	for name := range volumesAfter {
-		if !volumesBefore[name] {
-			fmt.Fprintf(os.Stderr, "FAIL: the tests left volume %s behind\n", name)
-			code = 1
-		}
 	}
 	return code
 }
 
 func setUp(ctx context.Context, binary string) error {
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", "build", "-o", binary, "sibling-run/cmd/sibling-run")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building sibling-run: %v\n%s", err, out)
@@ -130,17 +111,37 @@ func setUp(ctx context.Context, binary string) error {
 	return buildImage(ctx, agentImage, map[string][]byte{"Dockerfile": []byte(agent)}, map[string]string{"sibling-run": binary})
 }
 
-// tearDown removes what the tests made and returns the containers that were
-// still there: each one is a leak.
+// tearDown removes what the tests made and returns the containers, networks
+// and volumes carrying testLabel that were still there: each one is a leak.
+// It touches nothing without testLabel, so another run on the same engine is
+// safe from it.
 func tearDown(ctx context.Context) []string {
 	var left []string
-	list, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel))})
+	mine := filters.NewArgs(filters.Arg("label", testLabel))
+	containers, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: mine})
 	if err != nil {
-		return []string{"(listing failed: " + err.Error() + ")"}
+		left = append(left, "(listing containers failed: "+err.Error()+")")
 	}
-	for _, c := range list {
-		left = append(left, strings.TrimPrefix(c.Names[0], "/"))
+	for _, c := range containers {
+		left = append(left, "container "+strings.TrimPrefix(c.Names[0], "/"))
 		_ = api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	// Networks go after their containers: the engine keeps a network in use.
+	networks, err := api.NetworkList(ctx, network.ListOptions{Filters: mine})
+	if err != nil {
+		left = append(left, "(listing networks failed: "+err.Error()+")")
+	}
+	for _, n := range networks {
+		left = append(left, "network "+n.Name)
+		_ = api.NetworkRemove(ctx, n.ID)
+	}
+	volumes, err := api.VolumeList(ctx, volume.ListOptions{Filters: mine})
+	if err != nil {
+		left = append(left, "(listing volumes failed: "+err.Error()+")")
+	}
+	for _, v := range volumes.Volumes {
+		left = append(left, "volume "+v.Name)
+		_ = api.VolumeRemove(ctx, v.Name, true)
 	}
 	for _, tag := range []string{agentImage, busyboxImage} {
 		_, _ = api.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
@@ -148,6 +149,8 @@ func tearDown(ctx context.Context) []string {
 	return left
 }
 
+// volumeNames is the engine's set of volume names, to check that named
+// volumes a test knows of are gone.
 func volumeNames(ctx context.Context) (map[string]bool, error) {
 	list, err := api.VolumeList(ctx, volume.ListOptions{})
 	if err != nil {
@@ -162,7 +165,7 @@ func volumeNames(ctx context.Context) (map[string]bool, error) {
 
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // buildImage builds tag from a context of in-memory files and files copied
@@ -226,6 +229,7 @@ func randomHex(n int) string {
 type result struct {
 	stdout, stderr string
 	code           int
+	pid            int // the sibling-run process's, as in its owner labels
 	took           time.Duration
 }
 
@@ -240,6 +244,9 @@ func siblingRun(t *testing.T, dir string, env []string, args ...string) result {
 	start := time.Now()
 	err := cmd.Run()
 	r := result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode(), took: time.Since(start)}
+	if cmd.Process != nil {
+		r.pid = cmd.Process.Pid
+	}
 	if err != nil && cmd.ProcessState == nil {
 		t.Fatalf("running sibling-run: %v", err)
 	}
@@ -278,19 +285,32 @@ func containersWith(t *testing.T, labels ...string) []container.Summary {
 	return list
 }
 
-// allContainerIDs is the engine's whole container list, to show that bad
-// input creates nothing at all.
-func allContainerIDs(t *testing.T) map[string]bool {
+// assertCreatedNothing fails t if the sibling-run process of r left or made
+// anything on the engine: sibling-run puts its owner labels (host and pid) on
+// every container and network it creates, so those labels name exactly what
+// that one process made, whoever else uses the engine.
+func assertCreatedNothing(t *testing.T, r result) {
 	t.Helper()
-	list, err := api.ContainerList(context.Background(), container.ListOptions{All: true})
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := filters.NewArgs(filters.Arg("label", runner.LabelOwner+"=host:"+host), filters.Arg("label", fmt.Sprintf("%s=%d", runner.LabelOwnerPID, r.pid)))
+	ctx := context.Background()
+	containers, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
 	if err != nil {
 		t.Fatalf("listing containers: %v", err)
 	}
-	ids := map[string]bool{}
-	for _, c := range list {
-		ids[c.ID] = true
+	for _, c := range containers {
+		t.Errorf("sibling-run (pid %d) created container %.12s %v", r.pid, c.ID, c.Names)
 	}
-	return ids
+	networks, err := api.NetworkList(ctx, network.ListOptions{Filters: args})
+	if err != nil {
+		t.Fatalf("listing networks: %v", err)
+	}
+	for _, n := range networks {
+		t.Errorf("sibling-run (pid %d) created network %s", r.pid, n.Name)
+	}
 }
 
 // waitExitCode waits for cmd to end and returns its exit code. A sibling-run

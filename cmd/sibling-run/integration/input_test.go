@@ -1,4 +1,4 @@
-package main
+package integration
 
 import (
 	"net"
@@ -48,7 +48,6 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 		{"unreachable engine", []string{"--host", "unix://" + dir + "/no.sock", "--image", busyboxImage, "true"}, "cannot reach the Docker engine"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := allContainerIDs(t)
 			r := siblingRun(t, dir, nil, tc.args...)
 			if r.code != 125 {
 				t.Errorf("exit code %d, want 125", r.code)
@@ -60,11 +59,7 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 			if strings.Contains(r.stderr, "goroutine ") || r.stdout != "" {
 				t.Errorf("unexpected output: stdout %q, stderr %q", r.stdout, r.stderr)
 			}
-			for id := range allContainerIDs(t) {
-				if !before[id] {
-					t.Errorf("container %.12s was created", id)
-				}
-			}
+			assertCreatedNothing(t, r)
 		})
 	}
 	for _, made := range []string{filepath.Dir(dir) + "/elsewhere", "/elsewhere", dir + "/out"} {
@@ -98,7 +93,6 @@ func TestDockerHostWhereNothingListensIsOneLine(t *testing.T) {
 		{"refused port", "tcp://" + closedPort(t)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := allContainerIDs(t)
 			r := siblingRun(t, dir, []string{"DOCKER_HOST=" + tc.host}, buildArgs("true")...)
 			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 			if r.code != 125 || len(lines) != 1 || !strings.Contains(r.stderr, "cannot reach the Docker engine at "+tc.host+": nothing answers there") {
@@ -107,11 +101,7 @@ func TestDockerHostWhereNothingListensIsOneLine(t *testing.T) {
 			if r.took > 15*time.Second {
 				t.Errorf("took %s to give up on an engine that refuses connections", r.took)
 			}
-			for id := range allContainerIDs(t) {
-				if !before[id] {
-					t.Errorf("container %.12s was created", id)
-				}
-			}
+			assertCreatedNothing(t, r)
 		})
 	}
 }

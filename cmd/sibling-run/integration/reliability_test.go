@@ -1,4 +1,4 @@
-package main
+package integration
 
 // The reliability suite: the build's output arrives whole and on its own
 // stream however it is written, every exit code passes through, and runs

@@ -1,4 +1,4 @@
-package main
+package integration
 
 import (
 	"context"
@@ -40,11 +40,15 @@ func TestReapRemovesOrphansOnly(t *testing.T) {
 		t.Fatalf("%d siblings after SIGKILL, want the 1 orphan", len(orphans))
 	}
 
-	dry := siblingRun(t, dir, nil, "reap", "--dry-run")
+	dry := siblingRun(t, dir, nil, "reap", "--label", testLabel, "--dry-run")
 	if !strings.Contains(dry.stdout, "would remove "+orphans[0].ID[:12]) || len(containersWith(t, orphanLabel)) != 1 {
 		t.Errorf("reap --dry-run should name the orphan and leave it:\n%s", dry.stdout)
 	}
-	r := siblingRun(t, dir, nil, "reap")
+	other := siblingRun(t, dir, nil, "reap", "--label", testLabel, "--label", "sibling-run-test.other")
+	if other.code != 0 || other.stdout != "" || len(containersWith(t, orphanLabel)) != 1 {
+		t.Errorf("reap --label with a label the orphan lacks: exit %d, stdout %q; want it to leave the orphan", other.code, other.stdout)
+	}
+	r := siblingRun(t, dir, nil, "reap", "--label", testLabel)
 	if r.code != 0 || !strings.Contains(r.stdout, "removed "+orphans[0].ID[:12]) {
 		t.Errorf("reap: exit %d, stdout %q; want it to name the orphan %.12s", r.code, r.stdout, orphans[0].ID)
 	}

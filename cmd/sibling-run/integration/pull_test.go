@@ -1,4 +1,4 @@
-package main
+package integration
 
 import (
 	"bufio"
@@ -111,7 +111,6 @@ func TestFailedPullsSayWhyAndCreateNothing(t *testing.T) {
 			[]string{ref + " is not on the engine", "--pull never"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := allContainerIDs(t)
 			r := siblingRun(t, t.TempDir(), []string{"DOCKER_CONFIG=" + tc.config}, tc.args...)
 			t.Logf("stderr:\n%s", r.stderr)
 			if r.code != 125 {
@@ -127,11 +126,7 @@ func TestFailedPullsSayWhyAndCreateNothing(t *testing.T) {
 			if strings.Contains(r.stderr, "retrying") {
 				t.Errorf("retried a failure that is not transient:\n%s", r.stderr)
 			}
-			for id := range allContainerIDs(t) {
-				if !before[id] {
-					t.Errorf("container %.12s was created", id)
-				}
-			}
+			assertCreatedNothing(t, r)
 			if imagePresent(t, tc.args[1]) {
 				t.Errorf("%s is on the engine", tc.args[1])
 			}
