@@ -31,7 +31,8 @@ const subpathAPI = "1.45"
 // cfg.VolumesFrom, from the mount of those containers that holds it; inside a
 // container (self), from this container's own mount; on a host, as a bind of
 // itself. A working directory that no such mount holds, or that is reached
-// through a link a build may have planted, is refused. It costs one container
+// through a link a build may have planted, is refused; buildSpec checks the
+// list with the --tmpfs paths (checkMounts). It costs one container
 // inspect per container named (this one's in automatic mode), and with
 // cfg.Docker inside a container also this one's.
 func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir string, self selfDetection) (mountPlan, error) {
@@ -98,7 +99,7 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 		plan.Env = append(plan.Env, access.Env...)
 		cfg.Log.Info().Str("engine", api.DaemonHost()).Msg("--docker: the build can control the engine (start containers, as root on its host, and read other builds' settings)")
 	}
-	return plan, checkMounts(plan.Mounts, workdir, nil)
+	return plan, nil
 }
 
 func describeHolders(volumesFrom []string, self selfDetection) string {
