@@ -60,16 +60,19 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 		return plan, err
 	}
 
+	untrusted := writableByOthers
+	if !onHost {
+		// Every volume and bind may have been written by a build before.
+		untrusted = func(dir string) bool { _, in := mountHolding(dir, shared); return in }
+	}
+	if reached, err := refuseLinks(given, untrusted); err != nil {
+		return plan, err
+	} else if reached != workdir {
+		return plan, fmt.Errorf("working directory %s changed while sibling-run looked at it (%s, then %s); run the build again", given, workdir, reached)
+	}
 	if onHost {
-		if err := refuseLinks(given, writableByOthers); err != nil {
-			return plan, err
-		}
 		plan.Mounts = append(plan.Mounts, mount.Mount{Type: mount.TypeBind, Source: workdir, Target: workdir})
 	} else {
-		// Every volume and bind may have been written by a build before.
-		if err := refuseLinks(given, func(dir string) bool { _, in := mountHolding(dir, shared); return in }); err != nil {
-			return plan, err
-		}
 		holder, ok := mountHolding(workdir, shared)
 		if !ok {
 			return plan, fmt.Errorf("working directory %s is not on a volume of %s (mounts: %s), so a sibling would see an empty directory; move the build under one of those mounts or pass --volumes-from with the container that holds it",
