@@ -28,7 +28,11 @@ type Config struct {
 	Workdir string
 	// VolumesFrom names the containers whose volumes hold Workdir. Empty means
 	// automatic: this process's own container, or a bind mount on a host.
+	// Either way the sibling gets Workdir alone, not the volumes.
 	VolumesFrom []string
+	// Docker gives the build the engine: its socket and the socket's group,
+	// or DOCKER_HOST for a TCP engine.
+	Docker bool
 
 	Env         []string // -e entries: NAME=VALUE, or NAME to copy from Environ
 	EnvFiles    []string

@@ -57,13 +57,14 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
-	selfID := selfContainerID()
-	share, err := shareWorkdir(ctx, api, workdir, cfg.VolumesFrom, selfID)
+	self := detectSelf()
+	cfg.Log.Debug().Str("container", self.ID).Str("found_in", self.How).Msg("where sibling-run runs")
+	mounts, err := planMounts(ctx, api, cfg, workdir, self)
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
-	me := currentOwner(selfID)
-	sp, err := buildSpec(cfg, env, share, me.labels())
+	me := currentOwner(self.ID)
+	sp, err := buildSpec(cfg, env, mounts, me.labels())
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
 	}
@@ -76,8 +77,8 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	}
 	withServices(&sp, services)
 	sp.user, sp.artifacts = buildUser, artifacts
-	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Str("share", share.mode()).
-		Strs("volumes_from", share.VolumesFrom).Strs("env", maskSecrets(env)).Msg("sibling spec")
+	logMounts(cfg.Log, mounts)
+	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Strs("env", maskSecrets(env)).Msg("sibling spec")
 	if err := checkPull(cfg); err != nil {
 		return Result{}, err
 	}

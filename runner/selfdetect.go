@@ -9,37 +9,56 @@ import (
 	"strings"
 )
 
-// A Docker container id is 64 lowercase hex digits; cgroup paths and the
-// engine's per-container files carry it in full.
+// A container id is 64 lowercase hex digits; cgroup paths and the engine's
+// per-container files carry it in full.
 var (
-	cgroupContainerID    = regexp.MustCompile(`(?:^|[^0-9a-f])([0-9a-f]{64})(?:[^0-9a-f]|$)`)
-	mountinfoContainerID = regexp.MustCompile(`/containers/([0-9a-f]{64})/(?:hostname|hosts|resolv\.conf)$`)
+	cgroupContainerID = regexp.MustCompile(`(?:^|[^0-9a-f])([0-9a-f]{64})(?:[^0-9a-f]|$)`)
+	// The root of the engine's bind mount of a per-container file: Docker keeps
+	// them in .../containers/<id>/, Podman in .../<id>/userdata/.
+	mountinfoContainerID = regexp.MustCompile(`/(?:containers/([0-9a-f]{64})|([0-9a-f]{64})/userdata)/(hostname|hosts|resolv\.conf)$`)
 )
 
+// The files an engine bind-mounts into every container, in the order they are
+// trusted to name it.
+var containerFiles = []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
+
+// selfDetection is the container this process runs in, and how it was found.
+type selfDetection struct {
+	ID  string // "" on a host
+	How string // for the debug line: the file and what in it named the id
+}
+
 // selfContainerID returns the id of the container this process runs in, or ""
-// when it runs on a host. It tries /proc/self/cgroup first (cgroup v1, and v2
-// with the host's cgroup namespace) and then /proc/self/mountinfo, where the
-// engine's bind mounts of /etc/hostname and friends name the container even
-// inside a private cgroup namespace (the default on cgroup v2 hosts).
-func selfContainerID() string {
+// when it runs on a host.
+func selfContainerID() string { return detectSelf().ID }
+
+// detectSelf finds the container this process runs in. It tries
+// /proc/self/cgroup first (cgroup v1, and v2 with the host's cgroup namespace)
+// and then /proc/self/mountinfo, where the engine's bind mount at this
+// process's /etc/hostname (or hosts, resolv.conf) names the container even
+// inside a private cgroup namespace (the default on cgroup v2 hosts). The
+// caller still checks the container's hostname before trusting its mounts.
+func detectSelf() selfDetection {
 	if f, err := os.Open("/proc/self/cgroup"); err == nil {
 		id := containerIDFromCgroup(f)
 		f.Close()
 		if id != "" {
-			return id
+			return selfDetection{ID: id, How: "/proc/self/cgroup"}
 		}
 	}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		defer f.Close()
-		return containerIDFromMountinfo(f)
+		if id, point := containerIDFromMountinfo(f); id != "" {
+			return selfDetection{ID: id, How: "/proc/self/mountinfo, the mount at " + point}
+		}
 	}
-	return ""
+	return selfDetection{How: "no container id in /proc/self/cgroup or /proc/self/mountinfo"}
 }
 
 // containerIDFromCgroup finds a container id in a /proc/self/cgroup listing:
-// lines of "hierarchy:controllers:path", where the path of a Docker container
-// ends in its id ("/docker/<id>", "/system.slice/docker-<id>.scope",
-// "/kubepods/.../<id>").
+// lines of "hierarchy:controllers:path", where the path of a container ends in
+// its id ("/docker/<id>", "/system.slice/docker-<id>.scope",
+// "/kubepods/.../<id>", "/machine.slice/libpod-<id>.scope").
 func containerIDFromCgroup(r io.Reader) string {
 	s := bufio.NewScanner(r)
 	for s.Scan() {
@@ -55,13 +74,15 @@ func containerIDFromCgroup(r io.Reader) string {
 }
 
 // containerIDFromMountinfo finds a container id in a /proc/self/mountinfo
-// listing: the root of the mount at /etc/hostname (or /etc/hosts,
-// /etc/resolv.conf) is the engine's file ".../containers/<id>/hostname".
-// Only a mount at this process's own /etc/... counts: while the engine sets up
-// another container, its files can show up here mounted under that
-// container's root, and taking those would make a host process use a
-// stranger's volumes.
-func containerIDFromMountinfo(r io.Reader) string {
+// listing and returns it with the mount point that named it. Only a mount AT
+// this process's /etc/hostname (or /etc/hosts, /etc/resolv.conf) counts, with
+// the engine's file of the same name as its root: on a host, the same files
+// of other containers appear too, propagated to their own mount points, and
+// must never be taken for ours (also while the engine sets up another
+// container, its files show up mounted under that container's root). When a point is mounted over, the last line
+// (the mount on top) wins; /etc/hostname is asked first.
+func containerIDFromMountinfo(r io.Reader) (id, point string) {
+	found := map[string]string{} // mount point -> id
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for s.Scan() {
@@ -70,10 +91,30 @@ func containerIDFromMountinfo(r io.Reader) string {
 		if len(fields) < 5 {
 			continue
 		}
-		m := mountinfoContainerID.FindStringSubmatch(fields[3])
-		if m != nil && fields[4] == "/etc/"+path.Base(fields[3]) {
-			return m[1]
+		root, mountPoint := fields[3], fields[4]
+		if !isContainerFile(mountPoint) {
+			continue
+		}
+		m := mountinfoContainerID.FindStringSubmatch(root)
+		if m == nil || m[3] != path.Base(mountPoint) {
+			delete(found, mountPoint) // mounted over by something else
+			continue
+		}
+		found[mountPoint] = m[1] + m[2]
+	}
+	for _, file := range containerFiles {
+		if id := found[file]; id != "" {
+			return id, file
 		}
 	}
-	return ""
+	return "", ""
+}
+
+func isContainerFile(mountPoint string) bool {
+	for _, f := range containerFiles {
+		if mountPoint == f {
+			return true
+		}
+	}
+	return false
 }

@@ -83,20 +83,28 @@ func TestContainerIDFromCgroupLines(t *testing.T) {
 
 func TestContainerIDFromMountinfoFixtures(t *testing.T) {
 	tests := []struct {
-		file string
-		want string
+		file      string
+		want      string
+		wantPoint string
 	}{
-		{"mountinfo/v2-container", "2015d3f66eb3f105f86da314e4e3d89b193de21cba314ce3d68b2fedc018f3b0"},
-		{"mountinfo/docker-root-own-fs", "e4c124cb5488bcf9fa54f2f3a7afdccc6d2e7bf92691ebe8149805a0702c0b54"},
-		{"mountinfo/host", ""},
+		{"mountinfo/v2-container", "2015d3f66eb3f105f86da314e4e3d89b193de21cba314ce3d68b2fedc018f3b0", "/etc/hostname"},
+		{"mountinfo/docker-root-own-fs", "e4c124cb5488bcf9fa54f2f3a7afdccc6d2e7bf92691ebe8149805a0702c0b54", "/etc/hostname"},
+		{"mountinfo/host", "", ""},
 		// Layer ids look like container ids; only the root field may name one.
-		{"mountinfo/overlay-option-only", ""},
+		{"mountinfo/overlay-option-only", "", ""},
+		// A host sees other containers' hostname files, propagated to their
+		// own root filesystems: none of them is at this process's /etc/hostname.
+		{"mountinfo/host-foreign-containers", "", ""},
+		// A container with the host's /var/lib/docker mounted sees strangers'
+		// files before its own; only its own /etc/hostname counts.
+		{"mountinfo/container-foreign-propagated", "71c0e5b9a3d2f4e6c8b0a1d3f5e7c9b2a4d6f8e0c1b3a5d7f9e2c4b6a8d0f1e3", "/etc/hostname"},
+		{"mountinfo/podman-rootless", "5e8c1d4b7a2f9e3c6d0b8a1f4e7c2d5b9a3f6e0c8d1b4a7f2e5c9d3b6a0f8e1c", "/etc/hostname"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			got := containerIDFromMountinfo(strings.NewReader(readFixture(t, tt.file)))
-			if got != tt.want {
-				t.Errorf("containerIDFromMountinfo(%s) = %q, want %q", tt.file, got, tt.want)
+			got, point := containerIDFromMountinfo(strings.NewReader(readFixture(t, tt.file)))
+			if got != tt.want || point != tt.wantPoint {
+				t.Errorf("containerIDFromMountinfo(%s) = %q, %q; want %q, %q", tt.file, got, point, tt.want, tt.wantPoint)
 			}
 		})
 	}
@@ -130,10 +138,21 @@ func TestContainerIDFromMountinfoLines(t *testing.T) {
 		{"another container's hostname", line("/var/lib/docker/containers/"+id+"/hostname", "/var/lib/docker/overlay2/0a1b/merged/etc/hostname"), ""},
 		{"hostname file at another name", line("/var/lib/docker/containers/"+id+"/hostname", "/etc/hosts"), ""},
 		{"too few fields", "2075 2060 254:0 /var/lib/docker/containers/" + id + "/hostname\n", ""},
+		// The misfire of issue 13: another container's file, mounted elsewhere.
+		{"foreign file at another mount point", line("/var/lib/docker/containers/"+id+"/hostname", "/var/lib/docker/overlay2/x/merged/etc/hostname"), ""},
+		{"foreign file below /etc", line("/var/lib/docker/containers/"+id+"/hostname", "/etc/hostname.d/hostname"), ""},
+		{"file of another name at /etc/hostname", line("/var/lib/docker/containers/"+id+"/hosts", "/etc/hostname"), ""},
+		{"podman", line("/var/lib/containers/storage/overlay-containers/"+id+"/userdata/hostname", "/etc/hostname"), id},
+		{"podman, another file of the container", line("/var/lib/containers/storage/overlay-containers/"+id+"/userdata/.containerenv", "/etc/hostname"), ""},
+		{"podman file mounted elsewhere", line("/run/containers/storage/overlay-containers/"+id+"/userdata/hostname", "/run/x/etc/hostname"), ""},
+		// Something mounted over the engine's file hides it.
+		{"mounted over", line("/var/lib/docker/containers/"+id+"/hostname", "/etc/hostname") + line("/", "/etc/hostname"), ""},
+		{"hostname asked before hosts",
+			line("/var/lib/docker/containers/"+strings.Repeat("a", 64)+"/hosts", "/etc/hosts") + line("/var/lib/docker/containers/"+id+"/hostname", "/etc/hostname"), id},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := containerIDFromMountinfo(strings.NewReader(tt.input))
+			got, _ := containerIDFromMountinfo(strings.NewReader(tt.input))
 			if got != tt.want {
 				t.Errorf("containerIDFromMountinfo(%q) = %q, want %q", tt.input, got, tt.want)
 			}
@@ -159,21 +178,24 @@ func FuzzContainerIDFromCgroup(f *testing.F) {
 }
 
 func FuzzContainerIDFromMountinfo(f *testing.F) {
-	for _, name := range []string{"v2-container", "docker-root-own-fs", "host", "overlay-option-only"} {
+	for _, name := range []string{"v2-container", "docker-root-own-fs", "host", "overlay-option-only", "host-foreign-containers", "container-foreign-propagated", "podman-rootless"} {
 		f.Add(readFixture(f, filepath.Join("mountinfo", name)))
 	}
 	f.Add("1 2 3:4 /containers/" + strings.Repeat("f", 64) + "/hosts /etc/hosts\n")
 	f.Add("\n\n \t \n")
 	f.Fuzz(func(t *testing.T, input string) {
-		got := containerIDFromMountinfo(strings.NewReader(input))
+		got, point := containerIDFromMountinfo(strings.NewReader(input))
 		if got == "" {
 			return
 		}
 		if !fullID.MatchString(got) {
 			t.Errorf("containerIDFromMountinfo(%q) = %q, want 64 lower-case hex digits or \"\"", input, got)
 		}
-		if !strings.Contains(input, "/containers/"+got+"/") {
-			t.Errorf("containerIDFromMountinfo(%q) = %q, which no /containers/<id>/ path in the input names", input, got)
+		if !strings.Contains(input, "/containers/"+got+"/") && !strings.Contains(input, "/"+got+"/userdata/") {
+			t.Errorf("containerIDFromMountinfo(%q) = %q, which no /containers/<id>/ or <id>/userdata/ path in the input names", input, got)
+		}
+		if !strings.Contains(input, " "+point+" ") && !strings.Contains(input, " "+point+"\n") && !strings.HasSuffix(input, " "+point) {
+			t.Errorf("containerIDFromMountinfo(%q) = %q at %q, which is no mount point of the input", input, got, point)
 		}
 	})
 }

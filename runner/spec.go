@@ -24,11 +24,10 @@ type spec struct {
 	artifacts artifactPlan // what to copy out after the build (artifact.go)
 }
 
-// buildSpec turns a Config, the build's environment, the way the working
-// directory is shared and the owner's labels into the engine's structures.
-// It talks to nobody, so every mistake in the flags is found before anything
-// is created.
-func buildSpec(cfg Config, env []string, share workdirShare, ownerLabels map[string]string) (spec, error) {
+// buildSpec turns a Config, the build's environment, the sibling's mounts
+// and the owner's labels into the engine's structures. It talks to nobody, so
+// every mistake in the flags is found before anything is created.
+func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[string]string) (spec, error) {
 	labels, err := parseLabels(cfg.Labels)
 	if err != nil {
 		return spec{}, err
@@ -56,8 +55,8 @@ func buildSpec(cfg Config, env []string, share workdirShare, ownerLabels map[str
 	config := &container.Config{
 		Image:        cfg.Image,
 		Cmd:          cfg.Command,
-		Env:          env,
-		WorkingDir:   share.Workdir,
+		Env:          append(append([]string(nil), mounts.Env...), env...), // -e may override
+		WorkingDir:   mounts.Workdir,
 		User:         cfg.User,
 		Labels:       labels,
 		Tty:          cfg.TTY,
@@ -76,7 +75,8 @@ func buildSpec(cfg Config, env []string, share workdirShare, ownerLabels map[str
 
 	init := cfg.Init
 	host := &container.HostConfig{
-		VolumesFrom: share.VolumesFrom,
+		Mounts:      mounts.Mounts,
+		GroupAdd:    mounts.GroupAdd,
 		Init:        &init,
 		LogConfig:   container.LogConfig{Type: cfg.LogDriver},
 		NetworkMode: container.NetworkMode(cfg.Network),
@@ -88,8 +88,12 @@ func buildSpec(cfg Config, env []string, share workdirShare, ownerLabels map[str
 	if err := applyLimits(cfg, host); err != nil {
 		return spec{}, err
 	}
-	if share.Bind != "" {
-		host.Binds = []string{share.Bind + ":" + share.Workdir}
+	var tmpfs []string
+	for dir := range host.Tmpfs {
+		tmpfs = append(tmpfs, dir)
+	}
+	if err := checkMounts(host.Mounts, mounts.Workdir, tmpfs); err != nil {
+		return spec{}, err
 	}
 
 	return spec{

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/docker/docker/api/types/mount"
 )
 
 // engineName is the rule the engine applies to container names.
@@ -26,38 +28,64 @@ func baseConfig() Config {
 	}
 }
 
-var bindShare = workdirShare{Workdir: "/home/bamboo/xml-data/build-dir/PROJ-PLAN-JOB1", Bind: "/home/bamboo/xml-data/build-dir/PROJ-PLAN-JOB1"}
+const testWorkdir = "/home/bamboo/xml-data/build-dir/PROJ-PLAN-JOB1"
 
-func TestBuildSpecShare(t *testing.T) {
-	const workdir = "/home/bamboo/xml-data/build-dir/PROJ-PLAN-JOB1"
+var bindShare = mountPlan{Workdir: testWorkdir, Mounts: []mount.Mount{{Type: mount.TypeBind, Source: testWorkdir, Target: testWorkdir}}}
+
+// The sibling gets exactly the plan's mounts: never another container's
+// volumes, never a bind it was not planned to have.
+func TestBuildSpecMounts(t *testing.T) {
+	socket := mount.Mount{Type: mount.TypeBind, Source: "/run/docker.sock", Target: "/var/run/docker.sock"}
 	tests := []struct {
-		name            string
-		share           workdirShare
-		wantBinds       []string
-		wantVolumesFrom []string
+		name string
+		plan mountPlan
 	}{
-		{"bind on a host", workdirShare{Workdir: workdir, Bind: workdir}, []string{workdir + ":" + workdir}, nil},
-		{"volumes of this container", workdirShare{Workdir: workdir, VolumesFrom: []string{"2015d3f66eb3f105f86da314e4e3d89b193de21cba314ce3d68b2fedc018f3b0"}},
-			nil, []string{"2015d3f66eb3f105f86da314e4e3d89b193de21cba314ce3d68b2fedc018f3b0"}},
-		{"explicit data containers", workdirShare{Workdir: workdir, VolumesFrom: []string{"bamboo-data", "cache:ro"}},
-			nil, []string{"bamboo-data", "cache:ro"}},
+		{"bind on a host", bindShare},
+		{"a volume's directory as a bind", mountPlan{Workdir: testWorkdir, Mounts: []mount.Mount{
+			{Type: mount.TypeBind, Source: "/var/lib/docker/volumes/0f3e/_data/PROJ-PLAN-JOB1", Target: testWorkdir}}}},
+		{"a volume's subpath", mountPlan{Workdir: testWorkdir, Mounts: []mount.Mount{
+			{Type: mount.TypeVolume, Source: "0f3e", Target: testWorkdir, VolumeOptions: &mount.VolumeOptions{Subpath: "PROJ-PLAN-JOB1"}}}}},
+		{"with the engine", mountPlan{Workdir: testWorkdir, Mounts: []mount.Mount{bindShare.Mounts[0], socket},
+			GroupAdd: []string{"998"}, Env: []string{"DOCKER_HOST=unix:///var/run/docker.sock"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sp, err := buildSpec(baseConfig(), nil, tt.share, testOwner.labels())
+			sp, err := buildSpec(baseConfig(), []string{"A=1"}, tt.plan, testOwner.labels())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := sp.HostConfig.Binds; !reflect.DeepEqual(got, tt.wantBinds) {
-				t.Errorf("Binds = %q, want %q", got, tt.wantBinds)
+			if got := sp.HostConfig.Mounts; !reflect.DeepEqual(got, tt.plan.Mounts) {
+				t.Errorf("Mounts = %+v, want %+v", got, tt.plan.Mounts)
 			}
-			if got := sp.HostConfig.VolumesFrom; !reflect.DeepEqual(got, tt.wantVolumesFrom) {
-				t.Errorf("VolumesFrom = %q, want %q", got, tt.wantVolumesFrom)
+			if sp.HostConfig.Binds != nil || sp.HostConfig.VolumesFrom != nil {
+				t.Errorf("Binds = %q, VolumesFrom = %q; want neither", sp.HostConfig.Binds, sp.HostConfig.VolumesFrom)
 			}
-			if got := sp.Config.WorkingDir; got != workdir {
-				t.Errorf("WorkingDir = %q, want %q", got, workdir)
+			if got := []string(sp.HostConfig.GroupAdd); !reflect.DeepEqual(got, tt.plan.GroupAdd) {
+				t.Errorf("GroupAdd = %q, want %q", got, tt.plan.GroupAdd)
+			}
+			// The plan's variables come first, so that -e can override them.
+			if want := append(append([]string(nil), tt.plan.Env...), "A=1"); !reflect.DeepEqual(sp.Config.Env, want) {
+				t.Errorf("Env = %q, want %q", sp.Config.Env, want)
+			}
+			if got := sp.Config.WorkingDir; got != testWorkdir {
+				t.Errorf("WorkingDir = %q, want %q", got, testWorkdir)
 			}
 		})
+	}
+}
+
+func TestBuildSpecRefusesTmpfsOverTheWorkdir(t *testing.T) {
+	for _, dir := range []string{testWorkdir, "/home/bamboo", "/home"} {
+		cfg := baseConfig()
+		cfg.Tmpfs = []string{dir + ":size=1m"}
+		if _, err := buildSpec(cfg, nil, bindShare, testOwner.labels()); err == nil || !strings.Contains(err.Error(), "hide") {
+			t.Errorf("--tmpfs %s: err = %v, want a refusal that says it would hide the working directory", dir, err)
+		}
+	}
+	cfg := baseConfig()
+	cfg.Tmpfs = []string{testWorkdir + "/tmp", "/tmp"}
+	if _, err := buildSpec(cfg, nil, bindShare, testOwner.labels()); err != nil {
+		t.Errorf("--tmpfs inside the working directory and beside it: %v", err)
 	}
 }
 

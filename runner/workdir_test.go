@@ -3,22 +3,23 @@ package runner
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 )
 
 func TestMountHolding(t *testing.T) {
-	mounts := []container.MountPoint{
-		{Type: "volume", Name: "bamboo-agent-home", Destination: "/home/bamboo/bamboo-agent-home"},
-		{Type: "bind", Source: "/srv/builds", Destination: "/builds/"},
-		{Type: "volume", Name: "cache", Destination: "/cache"},
+	at := func(dest string) sharedMount {
+		return sharedMount{MountPoint: container.MountPoint{Destination: dest}, Here: dest}
 	}
+	mounts := []sharedMount{at("/home/bamboo/bamboo-agent-home"), at("/builds/"), at("/cache"), at("/cache/deep")}
 	tests := []struct {
 		name     string
 		path     string
-		mounts   []container.MountPoint
+		mounts   []sharedMount
 		wantDest string // "" when no mount holds path
 	}{
 		{"the mount point itself", "/cache", mounts, "/cache"},
@@ -26,12 +27,15 @@ func TestMountHolding(t *testing.T) {
 		{"destination with trailing slash", "/builds/PROJ-PLAN-JOB1", mounts, "/builds/"},
 		{"trailing slash on the path", "/cache/", mounts, "/cache"},
 		{"unclean path", "/cache/./x/../y", mounts, "/cache"},
+		// Of nested mounts, the innermost holds the path, whatever the order.
+		{"nested mount", "/cache/deep/x", mounts, "/cache/deep"},
+		{"nested mount listed first", "/cache/deep/x", []sharedMount{at("/cache/deep"), at("/cache")}, "/cache/deep"},
 		// A shared prefix of characters is not a parent directory.
 		{"sibling with a longer name", "/cachex/build", mounts, ""},
 		{"parent of a mount", "/home/bamboo", mounts, ""},
 		{"path climbing out", "/cache/../etc", mounts, ""},
 		{"no mounts", "/cache", nil, ""},
-		{"root mount holds everything", "/any/where", []container.MountPoint{{Destination: "/"}}, "/"},
+		{"root mount holds everything", "/any/where", []sharedMount{at("/")}, "/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +47,197 @@ func TestMountHolding(t *testing.T) {
 				t.Errorf("mountHolding(%q) = %q, want %q", tt.path, got.Destination, tt.wantDest)
 			}
 		})
+	}
+}
+
+func TestWorkdirMount(t *testing.T) {
+	const workdir = "/builds/PROJ-PLAN-JOB1"
+	volume := sharedMount{MountPoint: container.MountPoint{Type: mount.TypeVolume, Name: "0f3e9a", Driver: "local",
+		Source: "/var/lib/docker/volumes/0f3e9a/_data", Destination: "/builds", RW: true}, Container: "data", Here: "/builds"}
+	bind := sharedMount{MountPoint: container.MountPoint{Type: mount.TypeBind, Source: "/srv/ci/builds", Destination: "/builds", RW: true}, Container: "data", Here: "/builds"}
+	readOnly := volume
+	readOnly.RW = false
+	remote := volume
+	remote.Driver, remote.Source = "nfs-plugin", ""
+	tmpfs := sharedMount{MountPoint: container.MountPoint{Type: mount.TypeTmpfs, Destination: "/builds", RW: true}, Container: "data", Here: "/builds"}
+	whole := volume
+	whole.Here, whole.Destination = workdir, workdir
+
+	tests := []struct {
+		name    string
+		holder  sharedMount
+		subpath bool
+		want    mount.Mount
+		wantErr string
+	}{
+		{"volume, old engine: its directory on the host", volume, false,
+			mount.Mount{Type: mount.TypeBind, Source: "/var/lib/docker/volumes/0f3e9a/_data/PROJ-PLAN-JOB1", Target: workdir}, ""},
+		{"volume, engine with subpaths", volume, true,
+			mount.Mount{Type: mount.TypeVolume, Source: "0f3e9a", Target: workdir, VolumeOptions: &mount.VolumeOptions{Subpath: "PROJ-PLAN-JOB1"}}, ""},
+		{"the whole volume is the working directory", whole, true,
+			mount.Mount{Type: mount.TypeVolume, Source: "0f3e9a", Target: workdir}, ""},
+		{"bind of the holder", bind, true,
+			mount.Mount{Type: mount.TypeBind, Source: "/srv/ci/builds/PROJ-PLAN-JOB1", Target: workdir}, ""},
+		{"read-only holder", readOnly, false,
+			mount.Mount{Type: mount.TypeBind, Source: "/var/lib/docker/volumes/0f3e9a/_data/PROJ-PLAN-JOB1", Target: workdir, ReadOnly: true}, ""},
+		{"remote volume on an old engine", remote, false, mount.Mount{}, "API before 1.45"},
+		{"remote volume with subpaths", remote, true,
+			mount.Mount{Type: mount.TypeVolume, Source: "0f3e9a", Target: workdir, VolumeOptions: &mount.VolumeOptions{Subpath: "PROJ-PLAN-JOB1"}}, ""},
+		{"tmpfs", tmpfs, true, mount.Mount{}, "no other container can share"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := workdirMount(workdir, tt.holder, tt.subpath)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("workdirMount: err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("workdirMount = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := workdirMount("/elsewhere", volume, false); err == nil {
+		t.Error("workdirMount of a directory outside its holder succeeded")
+	}
+}
+
+func TestCheckMounts(t *testing.T) {
+	const workdir = "/builds/job"
+	bind := func(target string) mount.Mount {
+		return mount.Mount{Type: mount.TypeBind, Source: "/src" + target, Target: target}
+	}
+	tests := []struct {
+		name    string
+		mounts  []mount.Mount
+		tmpfs   []string
+		wantErr string
+	}{
+		{"the working directory alone", []mount.Mount{bind(workdir)}, nil, ""},
+		{"and the socket", []mount.Mount{bind(workdir), bind("/var/run/docker.sock")}, nil, ""},
+		{"a mount inside the working directory", []mount.Mount{bind(workdir), bind(workdir + "/.cache")}, []string{workdir + "/tmp"}, ""},
+		{"over the root", []mount.Mount{bind(workdir), bind("/")}, nil, "other than /"},
+		{"relative", []mount.Mount{bind(workdir), bind("cache")}, nil, "absolute"},
+		{"twice at one path", []mount.Mount{bind(workdir), bind("/var/run/docker.sock"), bind("/var/run/docker.sock")}, nil, "hide"},
+		{"over the working directory", []mount.Mount{bind(workdir), bind(workdir)}, nil, "hide"},
+		{"above the working directory", []mount.Mount{bind(workdir), bind("/builds")}, nil, "hide"},
+		{"tmpfs above the working directory", []mount.Mount{bind(workdir)}, []string{"/builds"}, "hide"},
+		{"tmpfs over the socket", []mount.Mount{bind(workdir), bind("/var/run/docker.sock")}, []string{"/var/run"}, "hide"},
+		{"a mount hiding another", []mount.Mount{bind(workdir), bind("/opt/a/b"), bind("/opt/a")}, nil, "hide"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkMounts(tt.mounts, workdir, tt.tmpfs)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("checkMounts: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("checkMounts: err = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// A link among the working directory's components is refused where a build
+// could have planted it, and followed where only the agent could have.
+func TestRefuseLinks(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := filepath.Join(root, "agent")
+	volume := filepath.Join(root, "volume")
+	for _, dir := range []string{trusted, filepath.Join(volume, "PLAN1", "sub"), filepath.Join(volume, "PLAN2")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{
+		filepath.Join(trusted, "builds"):         volume,            // the agent's own link to the volume
+		filepath.Join(volume, "PLAN3"):           "PLAN2",           // planted: another plan's directory
+		filepath.Join(volume, "PLAN1", "etc"):    "/etc",            // planted: the host's /etc
+		filepath.Join(volume, "PLAN1", "parent"): "..",              // planted: the whole volume
+		filepath.Join(volume, "PLAN1", "self"):   ".",               // harmless, but a link all the same
+		filepath.Join(volume, "PLAN1", "abs"):    volume + "/PLAN2", // absolute
+		filepath.Join(trusted, "through"):        volume + "/PLAN3", // the agent's, to a planted one
+		filepath.Join(trusted, "relative"):       "../volume/PLAN1", // the agent's, relative
+		filepath.Join(trusted, "loop"):           "loop",
+	}
+	for link, target := range links {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inVolume := func(dir string) bool { return isWithin(dir, volume) }
+	tests := []struct {
+		name    string
+		given   string
+		badLink string // "" when the path is accepted
+	}{
+		{"no link", filepath.Join(volume, "PLAN1", "sub"), ""},
+		{"the agent's link above the volume", filepath.Join(trusted, "builds", "PLAN1"), ""},
+		{"another plan's directory", filepath.Join(volume, "PLAN3"), filepath.Join(volume, "PLAN3")},
+		{"through the agent's link to a planted one", filepath.Join(trusted, "builds", "PLAN3"), filepath.Join(volume, "PLAN3")},
+		{"the agent's link straight through a planted one", filepath.Join(trusted, "through"), filepath.Join(volume, "PLAN3")},
+		{"the agent's relative link", filepath.Join(trusted, "relative", "sub"), ""},
+		{"the host's /etc", filepath.Join(volume, "PLAN1", "etc"), filepath.Join(volume, "PLAN1", "etc")},
+		{"a link in the middle", filepath.Join(volume, "PLAN1", "parent", "PLAN2"), filepath.Join(volume, "PLAN1", "parent")},
+		{"a link to itself", filepath.Join(volume, "PLAN1", "self", "sub"), filepath.Join(volume, "PLAN1", "self")},
+		{"an absolute link", filepath.Join(volume, "PLAN1", "abs"), filepath.Join(volume, "PLAN1", "abs")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reached, err := refuseLinks(tt.given, inVolume)
+			if tt.badLink == "" {
+				if err != nil {
+					t.Fatalf("refuseLinks(%s): %v", tt.given, err)
+				}
+				if want, _ := filepath.EvalSymlinks(tt.given); reached != want {
+					t.Errorf("refuseLinks(%s) reached %s, want %s", tt.given, reached, want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "symbolic link "+tt.badLink+" ") {
+				t.Errorf("refuseLinks(%s): err = %v, want a refusal naming %s", tt.given, err, tt.badLink)
+			}
+		})
+	}
+	if _, err := refuseLinks(filepath.Join(volume, "gone"), inVolume); err == nil {
+		t.Error("refuseLinks of a missing path succeeded")
+	}
+	if _, err := refuseLinks(filepath.Join(trusted, "loop"), inVolume); err == nil || !strings.Contains(err.Error(), "too many") {
+		t.Errorf("refuseLinks of a link loop: err = %v, want too many levels", err)
+	}
+}
+
+func TestWritableByOthers(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mine := os.Getuid() != 0 // a directory of a user other than root
+	if got := writableByOthers(dir); got != mine {
+		t.Errorf("writableByOthers(a 0755 directory of uid %d) = %v, want %v", os.Getuid(), got, mine)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if !writableByOthers(dir) {
+		t.Error("writableByOthers(a 0777 directory) = false")
+	}
+	if !writableByOthers(filepath.Join(dir, "gone")) {
+		t.Error("writableByOthers(a missing directory) = false; doubt must refuse")
+	}
+	if writableByOthers("/") {
+		t.Error("writableByOthers(/) = true")
 	}
 }
 
@@ -141,21 +336,6 @@ func TestResolveWorkdirRelative(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("resolveWorkdir(%q) in %s = %q, want %q", tt.dir, root, got, tt.want)
-		}
-	}
-}
-
-func TestWorkdirShareMode(t *testing.T) {
-	tests := []struct {
-		share workdirShare
-		want  string
-	}{
-		{workdirShare{Workdir: "/b", Bind: "/b"}, "bind"},
-		{workdirShare{Workdir: "/b", VolumesFrom: []string{"data"}}, "volumes-from"},
-	}
-	for _, tt := range tests {
-		if got := tt.share.mode(); got != tt.want {
-			t.Errorf("%+v.mode() = %q, want %q", tt.share, got, tt.want)
 		}
 	}
 }

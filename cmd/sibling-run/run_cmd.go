@@ -12,7 +12,8 @@ import (
 type runCmd struct {
 	Image       string        `required:"" env:"SIBLING_RUN_IMAGE" help:"Image to run the build in." placeholder:"IMAGE"`
 	Workdir     string        `short:"w" env:"SIBLING_RUN_WORKDIR" help:"Working directory, seen by the build at the same path (default: $$bamboo_build_working_directory, else the current directory)." placeholder:"DIR"`
-	VolumesFrom []string      `env:"SIBLING_RUN_VOLUMES_FROM" help:"Take volumes from this container, the one that holds the working directory (repeatable; default: automatic, this container's own inside a container, a bind mount on a host)." placeholder:"NAME"`
+	VolumesFrom []string      `env:"SIBLING_RUN_VOLUMES_FROM" help:"Find the working directory on this container's volumes, the one that holds it; the build gets the working directory alone (repeatable; default: automatic, this container's own mounts inside a container, a bind mount on a host)." placeholder:"NAME"`
+	Docker      bool          `env:"SIBLING_RUN_DOCKER" help:"Give the build the engine: its socket at /var/run/docker.sock with the socket's group (or DOCKER_HOST for a TCP engine). The build can then control the engine, and so its host."`
 	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]"`
 	EnvFile     []string      `type:"path" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a file of NAME=VALUE lines (repeatable)." placeholder:"FILE"`
 	PassEnv     []string      `default:"bamboo_" env:"SIBLING_RUN_PASS_ENV" help:"Pass sibling-run's variables whose names start with this prefix (repeatable; an empty value passes none)." placeholder:"PREFIX"`
@@ -70,6 +71,7 @@ func (r *runCmd) Run(g *globals) error {
 		Entrypoint:  r.Entrypoint,
 		Workdir:     workdir,
 		VolumesFrom: r.VolumesFrom,
+		Docker:      r.Docker,
 		Env:         r.Env,
 		EnvFiles:    r.EnvFile,
 		PassEnv:     r.PassEnv,

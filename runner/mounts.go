@@ -1,0 +1,165 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/versions"
+	"github.com/docker/docker/client"
+	"github.com/rs/zerolog"
+)
+
+// mountPlan is everything the sibling gets from outside its image: exactly
+// the working directory, and the engine when --docker asks for it.
+type mountPlan struct {
+	Workdir  string        // absolute, links resolved; the same path in the sibling
+	Mode     string        // how the working directory was found, for the logs
+	Mounts   []mount.Mount // every mount of the sibling
+	GroupAdd []string      // groups the build needs for a mount (the socket's)
+	Env      []string      // variables the build needs for what it was given
+}
+
+// subpathAPI is the first API version whose volume mounts take a subpath.
+const subpathAPI = "1.45"
+
+// planMounts decides which mounts the sibling gets. The working directory,
+// and nothing else of where it lives, is mounted at its own path: with
+// cfg.VolumesFrom, from the mount of those containers that holds it; inside a
+// container (self), from this container's own mount; on a host, as a bind of
+// itself. A working directory that no such mount holds, or that is reached
+// through a link a build may have planted, is refused; buildSpec checks the
+// list with the --tmpfs paths (checkMounts). It costs one container
+// inspect per container named (this one's in automatic mode), and with
+// cfg.Docker inside a container also this one's.
+func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir string, self selfDetection) (mountPlan, error) {
+	plan := mountPlan{Workdir: workdir}
+	given, err := filepath.Abs(cfg.Workdir)
+	if err != nil {
+		return plan, fmt.Errorf("working directory %s: %w", cfg.Workdir, err)
+	}
+	// shared are the mounts that may hold the working directory; mine are
+	// this container's, where the engine's socket comes from.
+	var shared, mine []sharedMount
+	onHost := len(cfg.VolumesFrom) == 0 && self.ID == ""
+	switch {
+	case len(cfg.VolumesFrom) > 0:
+		plan.Mode = "volumes-from " + strings.Join(cfg.VolumesFrom, ",")
+		shared, err = inspectMounts(ctx, api, cfg.VolumesFrom, workdir)
+	case !onHost:
+		plan.Mode = fmt.Sprintf("this container's mounts (%.12s, found in %s)", self.ID, self.How)
+		shared, err = selfMounts(ctx, api, self, workdir)
+		mine = shared
+	default:
+		plan.Mode = "bind on the host"
+	}
+	if err != nil {
+		return plan, err
+	}
+
+	untrusted := writableByOthers
+	if !onHost {
+		// Every volume and bind may have been written by a build before.
+		untrusted = func(dir string) bool { _, in := mountHolding(dir, shared); return in }
+	}
+	if reached, err := refuseLinks(given, untrusted); err != nil {
+		return plan, err
+	} else if reached != workdir {
+		return plan, fmt.Errorf("working directory %s changed while sibling-run looked at it (%s, then %s); run the build again", given, workdir, reached)
+	}
+	if onHost {
+		plan.Mounts = append(plan.Mounts, mount.Mount{Type: mount.TypeBind, Source: workdir, Target: workdir})
+	} else {
+		holder, ok := mountHolding(workdir, shared)
+		if !ok {
+			return plan, fmt.Errorf("working directory %s is not on a volume of %s (mounts: %s), so a sibling would see an empty directory; move the build under one of those mounts or pass --volumes-from with the container that holds it",
+				workdir, describeHolders(cfg.VolumesFrom, self), describeMounts(shared))
+		}
+		m, err := workdirMount(workdir, holder, versions.GreaterThanOrEqualTo(api.ClientVersion(), subpathAPI))
+		if err != nil {
+			return plan, err
+		}
+		plan.Mounts = append(plan.Mounts, m)
+	}
+
+	if cfg.Docker {
+		if mine == nil && self.ID != "" && isUnixHost(api.DaemonHost()) {
+			if mine, err = selfMounts(ctx, api, self, workdir); err != nil {
+				return plan, fmt.Errorf("--docker: %w", err)
+			}
+		}
+		access, err := engineAccess(api.DaemonHost(), cfg.Environ, self.ID != "", mine)
+		if err != nil {
+			return plan, err
+		}
+		if access.Mount != nil {
+			plan.Mounts = append(plan.Mounts, *access.Mount)
+		}
+		plan.GroupAdd = append(plan.GroupAdd, access.GroupAdd...)
+		plan.Env = append(plan.Env, access.Env...)
+		cfg.Log.Info().Str("engine", api.DaemonHost()).Msg("--docker: the build can control the engine (start containers, as root on its host, and read other builds' settings)")
+	}
+	return plan, nil
+}
+
+func describeHolders(volumesFrom []string, self selfDetection) string {
+	if len(volumesFrom) > 0 {
+		return strings.Join(volumesFrom, ", ")
+	}
+	return fmt.Sprintf("this container (%.12s)", self.ID)
+}
+
+// checkMounts refuses a mount list that the engine would accept but that
+// would not give the build what it promises: a mount over the container's
+// root, two mounts at one path, or one that hides another (only the working
+// directory, the first of mounts, may hold other mounts below it). tmpfs
+// are the --tmpfs paths.
+func checkMounts(mounts []mount.Mount, workdir string, tmpfs []string) error {
+	type target struct {
+		path, what string
+		isWorkdir  bool
+	}
+	var targets []target
+	for i, m := range mounts {
+		if i == 0 && m.Target == workdir {
+			targets = append(targets, target{m.Target, "the working directory", true})
+			continue
+		}
+		targets = append(targets, target{m.Target, fmt.Sprintf("the %s mount of %s", m.Type, m.Source), false})
+	}
+	for _, t := range tmpfs {
+		targets = append(targets, target{t, "--tmpfs " + t, false})
+	}
+	for i, a := range targets {
+		if !filepath.IsAbs(a.path) || filepath.Clean(a.path) == "/" {
+			return fmt.Errorf("%s would be mounted at %q; mounts need an absolute path other than /", a.what, a.path)
+		}
+		for j, b := range targets {
+			if i == j || !isWithin(b.path, a.path) {
+				continue
+			}
+			if a.isWorkdir && b.path != a.path {
+				continue // a mount inside the working directory hides nothing of it
+			}
+			return fmt.Errorf("%s at %s would hide %s at %s; give each mount a path of its own", a.what, a.path, b.what, b.path)
+		}
+	}
+	return nil
+}
+
+// logMounts writes the plan at debug level, one line per mount.
+func logMounts(log zerolog.Logger, plan mountPlan) {
+	log.Debug().Str("workdir", plan.Workdir).Str("mode", plan.Mode).Strs("group_add", plan.GroupAdd).Msg("where the working directory comes from")
+	mounts := append([]mount.Mount(nil), plan.Mounts...)
+	sort.Slice(mounts, func(i, j int) bool { return mounts[i].Target < mounts[j].Target })
+	for _, m := range mounts {
+		ev := log.Debug().Str("type", string(m.Type)).Str("source", m.Source).Str("target", m.Target).Bool("read_only", m.ReadOnly)
+		if m.VolumeOptions != nil && m.VolumeOptions.Subpath != "" {
+			ev = ev.Str("subpath", m.VolumeOptions.Subpath)
+		}
+		ev.Msg("sibling mount")
+	}
+}
