@@ -42,24 +42,26 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 	if err != nil {
 		return plan, fmt.Errorf("working directory %s: %w", cfg.Workdir, err)
 	}
+	// shared are the mounts that may hold the working directory; mine are
+	// this container's, where the engine's socket comes from.
 	var shared, mine []sharedMount
+	onHost := len(cfg.VolumesFrom) == 0 && self.ID == ""
 	switch {
 	case len(cfg.VolumesFrom) > 0:
 		plan.Mode = "volumes-from " + strings.Join(cfg.VolumesFrom, ",")
-		if shared, err = inspectMounts(ctx, api, cfg.VolumesFrom, workdir); err != nil {
-			return plan, err
-		}
-	case self.ID != "":
+		shared, err = inspectMounts(ctx, api, cfg.VolumesFrom, workdir)
+	case !onHost:
 		plan.Mode = fmt.Sprintf("this container's mounts (%.12s, found in %s)", self.ID, self.How)
-		if shared, err = selfMounts(ctx, api, self, workdir); err != nil {
-			return plan, err
-		}
+		shared, err = selfMounts(ctx, api, self, workdir)
 		mine = shared
 	default:
 		plan.Mode = "bind on the host"
 	}
+	if err != nil {
+		return plan, err
+	}
 
-	if plan.Mode == "bind on the host" {
+	if onHost {
 		if err := refuseLinks(given, writableByOthers); err != nil {
 			return plan, err
 		}

@@ -134,7 +134,11 @@ func selfMounts(ctx context.Context, api *client.Client, self selfDetection, wor
 		if info.Config != nil {
 			theirs = info.Config.Hostname
 		}
-		return nil, fmt.Errorf("this process looked like container %.12s (from %s), but that container's hostname is %q and this one's is %q; refusing to share its mounts: pass --volumes-from with the container that holds %s", self.ID, self.How, theirs, hostname, workdir)
+		why := ""
+		if info.HostConfig != nil && info.HostConfig.UTSMode.IsHost() {
+			why = " (it shares the host's hostname, --uts host, so its own cannot confirm it)"
+		}
+		return nil, fmt.Errorf("this process looked like container %.12s (from %s), but that container's hostname is %q and this one's is %q%s; refusing to share its mounts: pass --volumes-from with the container that holds %s", self.ID, self.How, theirs, hostname, why, workdir)
 	}
 	mounts := make([]sharedMount, len(info.Mounts))
 	for i, m := range info.Mounts {

@@ -320,3 +320,26 @@ func TestOnAHostALinkABuildCouldPlantIsRefused(t *testing.T) {
 		t.Errorf("%d siblings left behind", len(left))
 	}
 }
+
+// sibling-run uses the mounts of the container it finds itself in only when
+// that container's hostname is its own; an agent whose hostname cannot
+// confirm it (here it shares the host's, --uts host) is refused with 125
+// rather than risk a stranger's volumes.
+func TestAContainerThatIsNotConfirmedAsOursIsNotUsed(t *testing.T) {
+	w := newIsoWorld(t)
+	socket := strings.TrimPrefix(api.DaemonHost(), "unix://")
+	script := "cd " + isoPlan + " && " + agentSiblingRun("", "echo the build ran") + "; echo exit=$?"
+	out, code := runContainer(t, &container.Config{Image: agentImage, Cmd: []string{"sh", "-c", script}},
+		&container.HostConfig{Binds: []string{socket + ":/var/run/docker.sock"}, Mounts: w.mounts(), UTSMode: "host"})
+	if code != 0 || !hasLine(out, "exit=125") || strings.Contains(out, "the build ran") {
+		t.Fatalf("agent exited %d; want exit=125 and no build:\n%s", code, out)
+	}
+	for _, says := range []string{"refusing to share its mounts", "--uts host", "--volumes-from"} {
+		if !strings.Contains(out, says) {
+			t.Errorf("the refusal does not say %q:\n%s", says, out)
+		}
+	}
+	if left := containersWith(t, testLabel, runner.LabelManaged+"=true"); len(left) > 0 {
+		t.Errorf("a refused run created %d siblings", len(left))
+	}
+}
