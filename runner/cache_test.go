@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 )
 
 func TestCacheNamesAreDeterministicPerJobAndPath(t *testing.T) {
@@ -95,5 +98,24 @@ func TestPlanCachesRefusesBadPaths(t *testing.T) {
 	p, err := planCaches(Config{Caches: []CacheSpec{{Path: "/a"}}, Labels: []string{"x=1"}}, "/w")
 	if err != nil || p.Key != "dir:/w" || p.Labels["x"] != "1" {
 		t.Errorf("plan %+v, %v: want the working directory as key and the run's labels", p, err)
+	}
+}
+
+func TestWithCacheSlotMovesOnlyTheCaches(t *testing.T) {
+	p := cachePlan{Key: "K", Caches: []CacheSpec{{Path: "/a"}, {Path: "/s", Shared: true}}}
+	mounts := append([]mount.Mount{{Type: mount.TypeBind, Source: "/w", Target: "/w"}}, p.mounts(1)...)
+	mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: "mine", Target: "/v"})
+	sp := spec{Name: p.leaseName(1), HostConfig: &container.HostConfig{Mounts: mounts}, caches: p}
+	moved := withCacheSlot(sp, 2)
+	var got []string
+	for _, m := range moved.HostConfig.Mounts {
+		got = append(got, m.Source)
+	}
+	want := []string{"/w", cacheVolumeName("K", "/a", 2), cacheVolumeName("K", "/s", 1), "mine"}
+	if strings.Join(got, " ") != strings.Join(want, " ") || moved.Name != p.leaseName(2) {
+		t.Errorf("slot 2: %v named %s, want %v named %s", got, moved.Name, want, p.leaseName(2))
+	}
+	if sp.HostConfig.Mounts[1].Source != cacheVolumeName("K", "/a", 1) {
+		t.Error("moving to a slot changed the spec it was given")
 	}
 }
