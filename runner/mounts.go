@@ -32,7 +32,8 @@ const subpathAPI = "1.45"
 // cfg.VolumesFrom, from the mount of those containers that holds it; inside a
 // container (self), from this container's own mount; on a host, as a bind of
 // itself. A working directory that no such mount holds, or that is reached
-// through a link a build may have planted, is refused. It costs one container
+// through a link a build may have planted, is refused; buildSpec checks the
+// list with the --tmpfs paths (checkMounts). It costs one container
 // inspect per container named (this one's in automatic mode), and with
 // cfg.Docker inside a container also this one's. The --cache volumes (slot 1,
 // see cachePlan) and the -v mounts (an inspect per named volume) follow.
@@ -61,16 +62,19 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 		return plan, err
 	}
 
+	untrusted := writableByOthers
+	if !onHost {
+		// Every volume and bind may have been written by a build before.
+		untrusted = func(dir string) bool { _, in := mountHolding(dir, shared); return in }
+	}
+	if reached, err := refuseLinks(given, untrusted); err != nil {
+		return plan, err
+	} else if reached != workdir {
+		return plan, fmt.Errorf("working directory %s changed while sibling-run looked at it (%s, then %s); run the build again", given, workdir, reached)
+	}
 	if onHost {
-		if err := refuseLinks(given, writableByOthers); err != nil {
-			return plan, err
-		}
 		plan.Mounts = append(plan.Mounts, mount.Mount{Type: mount.TypeBind, Source: workdir, Target: workdir})
 	} else {
-		// Every volume and bind may have been written by a build before.
-		if err := refuseLinks(given, func(dir string) bool { _, in := mountHolding(dir, shared); return in }); err != nil {
-			return plan, err
-		}
 		holder, ok := mountHolding(workdir, shared)
 		if !ok {
 			return plan, fmt.Errorf("working directory %s is not on a volume of %s (mounts: %s), so a sibling would see an empty directory; move the build under one of those mounts or pass --volumes-from with the container that holds it",
@@ -109,7 +113,7 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 		return plan, err
 	}
 	plan.Mounts = append(plan.Mounts, extra...)
-	return plan, checkMounts(plan.Mounts, workdir, nil)
+	return plan, nil
 }
 
 func describeHolders(volumesFrom []string, self selfDetection) string {

@@ -44,32 +44,53 @@ func resolveWorkdir(dir string) (string, error) {
 // untrusted is true: a link there may have been planted by a build, to turn
 // "this build's directory" into another plan's, or the engine host's /etc
 // (the engine follows links in a bind's source on its own host). Links in
-// trusted directories (the agent's own filesystem) are followed.
-func refuseLinks(given string, untrusted func(dir string) bool) error {
+// trusted directories (the agent's own filesystem) are followed. It returns
+// the path reached, which must be the working directory resolved before: a
+// path that changed in between is refused as well.
+func refuseLinks(given string, untrusted func(dir string) bool) (string, error) {
 	real := "/"
-	for _, name := range strings.Split(filepath.Clean(given), "/") {
-		if name == "" {
+	rest := strings.Split(filepath.Clean(given), "/")
+	for followed := 0; len(rest) > 0; {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			real = filepath.Dir(real)
 			continue
 		}
 		next := filepath.Join(real, name)
 		info, err := os.Lstat(next)
 		if err != nil {
-			return fmt.Errorf("working directory %s: %w", given, err)
+			return "", fmt.Errorf("working directory %s: %w", given, err)
 		}
 		if info.Mode()&os.ModeSymlink == 0 {
 			real = next
 			continue
 		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return "", fmt.Errorf("working directory %s: %w", given, err)
+		}
 		if untrusted(real) {
-			target, _ := os.Readlink(next)
-			return fmt.Errorf("working directory %s passes through the symbolic link %s (to %s), in a directory a build can write; refusing, since the link may have been planted to share another directory: pass the directory's real path, or remove the link", given, next, target)
+			return "", fmt.Errorf("working directory %s passes through the symbolic link %s (to %s), in a directory a build can write; refusing, since the link may have been planted to share another directory: pass the directory's real path, or remove the link", given, next, target)
 		}
-		if real, err = filepath.EvalSymlinks(next); err != nil {
-			return fmt.Errorf("working directory %s: %w", given, err)
+		// The target is walked like the rest, so that a trusted link cannot
+		// lead through an untrusted one unchecked.
+		if followed++; followed > maxLinks {
+			return "", fmt.Errorf("working directory %s: too many levels of symbolic links", given)
 		}
+		if filepath.IsAbs(target) {
+			real = "/"
+		}
+		rest = append(strings.Split(target, "/"), rest...)
 	}
-	return nil
+	return real, nil
 }
+
+// maxLinks is as many links as the kernel follows in one path.
+const maxLinks = 40
 
 // writableByOthers reports whether someone other than root could have
 // created a link in dir: on a host, a directory that root owns and only root

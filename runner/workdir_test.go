@@ -167,6 +167,9 @@ func TestRefuseLinks(t *testing.T) {
 		filepath.Join(volume, "PLAN1", "parent"): "..",              // planted: the whole volume
 		filepath.Join(volume, "PLAN1", "self"):   ".",               // harmless, but a link all the same
 		filepath.Join(volume, "PLAN1", "abs"):    volume + "/PLAN2", // absolute
+		filepath.Join(trusted, "through"):        volume + "/PLAN3", // the agent's, to a planted one
+		filepath.Join(trusted, "relative"):       "../volume/PLAN1", // the agent's, relative
+		filepath.Join(trusted, "loop"):           "loop",
 	}
 	for link, target := range links {
 		if err := os.Symlink(target, link); err != nil {
@@ -183,6 +186,8 @@ func TestRefuseLinks(t *testing.T) {
 		{"the agent's link above the volume", filepath.Join(trusted, "builds", "PLAN1"), ""},
 		{"another plan's directory", filepath.Join(volume, "PLAN3"), filepath.Join(volume, "PLAN3")},
 		{"through the agent's link to a planted one", filepath.Join(trusted, "builds", "PLAN3"), filepath.Join(volume, "PLAN3")},
+		{"the agent's link straight through a planted one", filepath.Join(trusted, "through"), filepath.Join(volume, "PLAN3")},
+		{"the agent's relative link", filepath.Join(trusted, "relative", "sub"), ""},
 		{"the host's /etc", filepath.Join(volume, "PLAN1", "etc"), filepath.Join(volume, "PLAN1", "etc")},
 		{"a link in the middle", filepath.Join(volume, "PLAN1", "parent", "PLAN2"), filepath.Join(volume, "PLAN1", "parent")},
 		{"a link to itself", filepath.Join(volume, "PLAN1", "self", "sub"), filepath.Join(volume, "PLAN1", "self")},
@@ -190,10 +195,13 @@ func TestRefuseLinks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := refuseLinks(tt.given, inVolume)
+			reached, err := refuseLinks(tt.given, inVolume)
 			if tt.badLink == "" {
 				if err != nil {
 					t.Fatalf("refuseLinks(%s): %v", tt.given, err)
+				}
+				if want, _ := filepath.EvalSymlinks(tt.given); reached != want {
+					t.Errorf("refuseLinks(%s) reached %s, want %s", tt.given, reached, want)
 				}
 				return
 			}
@@ -202,8 +210,11 @@ func TestRefuseLinks(t *testing.T) {
 			}
 		})
 	}
-	if err := refuseLinks(filepath.Join(volume, "gone"), inVolume); err == nil {
+	if _, err := refuseLinks(filepath.Join(volume, "gone"), inVolume); err == nil {
 		t.Error("refuseLinks of a missing path succeeded")
+	}
+	if _, err := refuseLinks(filepath.Join(trusted, "loop"), inVolume); err == nil || !strings.Contains(err.Error(), "too many") {
+		t.Errorf("refuseLinks of a link loop: err = %v, want too many levels", err)
 	}
 }
 
