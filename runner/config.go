@@ -33,6 +33,13 @@ type Config struct {
 	// Docker gives the build the engine: its socket and the socket's group,
 	// or DOCKER_HOST for a TCP engine.
 	Docker bool
+	// Caches are paths of the sibling kept between builds of one job, the one
+	// CacheKey names (bamboo_buildKey; "" for one per working directory), in
+	// named volumes of their own (see cache.go).
+	Caches   []CacheSpec
+	CacheKey string
+	// Volumes are the -v mounts: named volumes and binds from the engine's host.
+	Volumes []VolumeSpec
 
 	Env         []string // -e entries: NAME=VALUE, or NAME to copy from Environ
 	EnvFiles    []string

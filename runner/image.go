@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
 )
 
@@ -19,16 +21,54 @@ import (
 // common case, an image that is already there, so costs no round trip beyond
 // the create: inspecting the image first would cost one on every build to save
 // one on the rare build that pulls.
+//
+// With unshared caches the sibling's name is the lease on them: when the
+// engine refuses the name, a build of the same job runs now with slot 1's
+// caches, and the sibling is created again with the next slot's.
 func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (container.CreateResponse, error) {
-	return createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
-		createCtx, cancel := detached(lifecycle, createTimeout)
-		defer cancel()
-		created, err := api.ContainerCreate(createCtx, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
-		if err != nil && createCtx.Err() != nil {
-			return created, engineSilent(api, "create the sibling", createTimeout)
+	for slot := 1; ; slot++ {
+		created, err := createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
+			createCtx, cancel := detached(lifecycle, createTimeout)
+			defer cancel()
+			created, err := api.ContainerCreate(createCtx, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
+			if err != nil && createCtx.Err() != nil {
+				return created, engineSilent(api, "create the sibling", createTimeout)
+			}
+			return created, err
+		})
+		if err != nil && sp.caches.exclusive() && cerrdefs.IsConflict(err) && ctx.Err() == nil {
+			if slot == maxCacheSlots {
+				return created, toolFailure("%d builds of %s with --cache run at once already, each with caches of its own; wait for one to end, or share the caches (--cache PATH:shared)", maxCacheSlots, sp.caches.Key)
+			}
+			cfg.Log.Info().Int("slot", slot+1).Str("busy", sp.Name).Msg("another build of this job uses its caches now; this one gets caches of its own")
+			sp = withCacheSlot(sp, slot+1)
+			continue
+		}
+		if err == nil {
+			if err := markCachesUsed(sp.caches.volumeNames(slot), time.Now()); err != nil {
+				cfg.Log.Debug().Err(err).Msg("cannot record when the caches were used")
+			}
 		}
 		return created, err
-	})
+	}
+}
+
+// withCacheSlot returns sp with its cache mounts and lease moved to slot.
+func withCacheSlot(sp spec, slot int) spec {
+	host := *sp.HostConfig
+	host.Mounts = append([]mount.Mount(nil), host.Mounts...)
+	byTarget := map[string]mount.Mount{}
+	for _, m := range sp.caches.mounts(slot) {
+		byTarget[m.Target] = m
+	}
+	for i, m := range host.Mounts {
+		if c, ok := byTarget[m.Target]; ok && m.Type == mount.TypeVolume {
+			host.Mounts[i] = c
+		}
+	}
+	sp.HostConfig = &host
+	sp.Name = sp.caches.leaseName(slot)
+	return sp
 }
 
 // createPulling runs create, a container create from img, pulling img as

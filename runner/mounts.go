@@ -21,6 +21,7 @@ type mountPlan struct {
 	Mounts   []mount.Mount // every mount of the sibling
 	GroupAdd []string      // groups the build needs for a mount (the socket's)
 	Env      []string      // variables the build needs for what it was given
+	Caches   cachePlan     // the --cache volumes, whose mounts (slot 1) are in Mounts
 }
 
 // subpathAPI is the first API version whose volume mounts take a subpath.
@@ -34,7 +35,8 @@ const subpathAPI = "1.45"
 // through a link a build may have planted, is refused; buildSpec checks the
 // list with the --tmpfs paths (checkMounts). It costs one container
 // inspect per container named (this one's in automatic mode), and with
-// cfg.Docker inside a container also this one's.
+// cfg.Docker inside a container also this one's. The --cache volumes (slot 1,
+// see cachePlan) and the -v mounts (an inspect per named volume) follow.
 func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir string, self selfDetection) (mountPlan, error) {
 	plan := mountPlan{Workdir: workdir}
 	given, err := filepath.Abs(cfg.Workdir)
@@ -102,6 +104,15 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 		plan.Env = append(plan.Env, access.Env...)
 		cfg.Log.Info().Str("engine", api.DaemonHost()).Msg("--docker: the build can control the engine (start containers, as root on its host, and read other builds' settings)")
 	}
+	if plan.Caches, err = planCaches(cfg, workdir); err != nil {
+		return plan, err
+	}
+	plan.Mounts = append(plan.Mounts, plan.Caches.mounts(1)...)
+	extra, err := volumeMounts(ctx, api, cfg.Volumes)
+	if err != nil {
+		return plan, err
+	}
+	plan.Mounts = append(plan.Mounts, extra...)
 	return plan, nil
 }
 

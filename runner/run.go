@@ -76,7 +76,10 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 		return Result{}, toolFailure("%w", err)
 	}
 	withServices(&sp, services)
-	sp.user, sp.artifacts = buildUser, artifacts
+	sp.user, sp.artifacts, sp.caches = buildUser, artifacts, mounts.Caches
+	if sp.caches.exclusive() {
+		sp.Name = sp.caches.leaseName(1)
+	}
 	logMounts(cfg.Log, mounts)
 	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Strs("env", maskSecrets(env)).Msg("sibling spec")
 	if err := checkPull(cfg); err != nil {
@@ -148,7 +151,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		defer close(userReady)
 		userCtx, cancel := detached(lifecycle, engineCallTimeout)
 		defer cancel()
-		ensurePasswdEntry(userCtx, api, id, sp.user, log)
+		ensurePasswdEntry(userCtx, api, id, sp.user, sp.caches.paths(), log)
 	}()
 	defer func() { <-userReady }()
 

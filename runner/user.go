@@ -200,11 +200,14 @@ func passwdWith(data []byte, u buildUser) (updated []byte, home string, found bo
 // ensurePasswdEntry gives a build whose uid the image does not know a passwd
 // entry and a home directory it owns, in the created sibling id before it
 // starts. The engine then sets HOME from that entry, so tools that write to
-// HOME (go, npm, pip) work, and `id` and `whoami` name the user. It costs a
-// round trip to read /etc/passwd (saved once the image's is remembered, see
-// siblingPasswd), and a second to write it when the uid is missing; failures
-// are logged, as the build may well not need a HOME.
-func ensurePasswdEntry(ctx context.Context, api *client.Client, id string, u buildUser, log zerolog.Logger) {
+// HOME (go, npm, pip) work, and `id` and `whoami` name the user. It also
+// gives the uid the top directory of each of caches (paths of --cache
+// volumes), which the engine made root's when the image lacks the path. It
+// costs a round trip to read /etc/passwd (saved once the image's is
+// remembered, see siblingPasswd), and a second to write when the uid is
+// missing or there are caches; failures are logged, as the build may well not
+// need a HOME or its caches.
+func ensurePasswdEntry(ctx context.Context, api *client.Client, id string, u buildUser, caches []string, log zerolog.Logger) {
 	if !u.numericNonRoot() {
 		return
 	}
@@ -212,27 +215,36 @@ func ensurePasswdEntry(ctx context.Context, api *client.Client, id string, u bui
 	data, mode, err := siblingPasswd(ctx, api, id, log)
 	if err != nil {
 		log.Warn().Err(err).Msg("cannot read the image's /etc/passwd; the build may have no HOME")
-		return
+		data, mode = nil, -1
 	}
 	updated, home, found := passwdWith(data, u)
 	if found {
 		log.Debug().Int("uid", u.UID).Str("home", home).Msg("the image knows the build's uid")
-		return
 	}
 	gid := max(u.GID, 0)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	_ = tw.WriteHeader(&tar.Header{Name: "etc/passwd", Mode: mode, Size: int64(len(updated)), Typeflag: tar.TypeReg})
-	_, _ = tw.Write(updated)
-	_ = tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(home, "/") + "/", Mode: 0o700, Uid: u.UID, Gid: gid, Typeflag: tar.TypeDir})
+	if !found && mode >= 0 {
+		_ = tw.WriteHeader(&tar.Header{Name: "etc/passwd", Mode: mode, Size: int64(len(updated)), Typeflag: tar.TypeReg})
+		_, _ = tw.Write(updated)
+		_ = tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(home, "/") + "/", Mode: 0o700, Uid: u.UID, Gid: gid, Typeflag: tar.TypeDir})
+	}
+	// An existing directory takes the entry's owner and mode, its content
+	// stays as it is.
+	for _, dir := range caches {
+		_ = tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(dir, "/") + "/", Mode: 0o755, Uid: u.UID, Gid: gid, ModTime: started, Typeflag: tar.TypeDir})
+	}
 	_ = tw.Close()
-	// Without CopyUIDGID the engine keeps the owners written in the archive:
-	// root for passwd, the build's uid for its home.
-	if err := api.CopyToContainer(ctx, id, "/", &buf, container.CopyToContainerOptions{}); err != nil {
-		log.Warn().Err(err).Msg("cannot add the build's user to the image's /etc/passwd; the build may have no HOME")
+	if (found || mode < 0) && len(caches) == 0 {
 		return
 	}
-	log.Debug().Int("uid", u.UID).Str("home", home).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("added the build's user to /etc/passwd")
+	// Without CopyUIDGID the engine keeps the owners written in the archive:
+	// root for passwd, the build's uid for its home and caches.
+	if err := api.CopyToContainer(ctx, id, "/", &buf, container.CopyToContainerOptions{}); err != nil {
+		log.Warn().Err(err).Msg("cannot add the build's user to the image's /etc/passwd or give it its caches; the build may have no HOME, or caches it cannot write")
+		return
+	}
+	log.Debug().Int("uid", u.UID).Str("home", home).Strs("caches", caches).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("gave the build's uid its passwd entry, home and caches")
 }
 
 // readPasswd returns the sibling's /etc/passwd and its mode; nil data when

@@ -30,12 +30,22 @@
 #                 BENCH_ARTIFACT_ROUNDS alternating rounds: MB/s of the copy
 #                 alone (sibling-run's own logged time for it; docker cp's
 #                 whole command), byte counts checked.
+#   cache         the demo project (scripts/demo/hello) built with `go vet
+#                 ./... && go test ./... && go build` in the Go image
+#                 (BENCH_GO_IMAGE), BENCH_CACHE_ROUNDS rounds in rotating
+#                 order: sibling-run without a cache, sibling-run --cache
+#                 with the image's GOCACHE (warm after one build, which is
+#                 timed too), `docker run --rm` with that same cache volume,
+#                 and the same build on this host with a warm GOCACHE of its
+#                 own; the build runs as BENCH_USER, as an agent's does. Its
+#                 table is printed after the others.
 #
 # Progress goes to stderr, the table to stdout. Every container carries this
 # run's label, and only those are removed, on every exit path.
 #
 # Usage: scripts/bench.sh > bench.md      (10–15 minutes with the defaults)
 #        BENCH_QUICK=1 scripts/bench.sh   (small sizes, about a minute: a try)
+#        BENCH_ROWS=cache scripts/bench.sh   (only the sections named)
 # Environment (defaults; BENCH_QUICK=1 changes those in brackets):
 #   BENCH_PAIRS (21 [4])                lifecycle pairs, for each lifecycle row
 #   BENCH_USER (4242:4343)              uid:gid of the non-root row; without
@@ -48,6 +58,11 @@
 #   BENCH_ARTIFACT_MIB (1024 [64])      size of the artifact tree
 #   BENCH_ARTIFACT_ROUNDS (5 [2])       rounds of the artifact copy
 #   BENCH_IMAGE (sibling-run/busybox:local, built if missing)
+#   BENCH_ROWS (all)                    sections to run, comma-separated:
+#                                       lifecycle, concurrency, output,
+#                                       artifacts, cache
+#   BENCH_CACHE_ROUNDS (5 [2])          rounds of the cache section
+#   BENCH_GO_IMAGE (sibling-run/go:local, built from BENCH_IMAGE if missing)
 #   GO (go on PATH, else /usr/local/go/bin/go)   to build sibling-run
 set -euo pipefail
 
@@ -68,7 +83,14 @@ runs=${BENCH_RUNS:-$(pick 5 2)}
 art_mib=${BENCH_ARTIFACT_MIB:-$(pick 1024 64)}
 art_rounds=${BENCH_ARTIFACT_ROUNDS:-$(pick 5 2)}
 image=${BENCH_IMAGE:-sibling-run/busybox:local}
-for n in "$pairs" "$conc" "$conc_rounds" "$mib" "$rss_mib" "$runs" "$art_mib" "$art_rounds"; do
+cache_rounds=${BENCH_CACHE_ROUNDS:-$(pick 5 2)}
+go_image=${BENCH_GO_IMAGE:-sibling-run/go:local}
+rows=${BENCH_ROWS:-all}
+sections='lifecycle|concurrency|output|artifacts|cache'
+[[ $rows =~ ^(all|($sections)(,($sections))*)$ ]] ||
+  { echo "bench.sh: BENCH_ROWS is all or a comma-separated list of ${sections//|/, }; not '$rows'" >&2; exit 2; }
+want() { [ "$rows" = all ] || [[ ,$rows, == *,$1,* ]]; } # want SECTION: is it to run?
+for n in "$pairs" "$conc" "$conc_rounds" "$mib" "$rss_mib" "$runs" "$art_mib" "$art_rounds" "$cache_rounds"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_* counts must be positive integers, not '$n'" >&2; exit 2; }
 done
 if [ "$(id -u)" = 0 ]; then
@@ -141,6 +163,10 @@ cleanup() {
     # shellcheck disable=SC2086 # one id a word
     docker rm -f -v $left >/dev/null || status=1
   fi
+  # The cache section's caches carry the label too; they outlive their runs.
+  left=$(docker volume ls -q --filter "label=$label" 2>/dev/null || true)
+  # shellcheck disable=SC2086 # one name a word
+  [ -z "$left" ] || docker volume rm $left >/dev/null || status=1
   rm -rf "$tmp"
   exit "$status"
 }
@@ -221,10 +247,12 @@ lifecycle() {
   printf '\n' >&2
   sample_load
 }
+if want lifecycle; then
 note "lifecycle: $pairs alternating pairs of \`true\`, as root"
 lifecycle life sr dk
 note "lifecycle: $pairs alternating pairs of \`true\`, as $build_user"
 lifecycle user sr_user dk_user
+fi
 
 # --- concurrency ----------------------------------------------------------------
 
@@ -248,6 +276,7 @@ concurrent() {
   stamp
   record "conc.$1" "$(calc "($REPLY - $t0) / 1000000")"
 }
+if want concurrency; then
 note "concurrency: $conc_rounds alternating rounds of $conc builds at once"
 for ((r = 1; r <= conc_rounds; r++)); do
   if ((r % 2)); then concurrent sr; concurrent dk; else concurrent dk; concurrent sr; fi
@@ -256,6 +285,7 @@ for ((r = 1; r <= conc_rounds; r++)); do
 done
 printf '\n' >&2
 sample_load
+fi
 
 # --- output and memory ------------------------------------------------------------
 
@@ -302,9 +332,11 @@ output() {
   printf '\n' >&2
   sample_load
 }
+if want output; then
 note "output: $runs rounds of $rss_mib MiB, then $runs rounds of $mib MiB (docker run's default logging is the slow one)"
 output "$rss_mib"
 [ "$mib" = "$rss_mib" ] || output "$mib"
+fi
 
 # --- artifacts --------------------------------------------------------------------
 
@@ -347,6 +379,7 @@ copy_dk() { # docker cp from an exited container; the copy command's time
   record art.dk "$(calc "$art_bytes / ($REPLY - $t0)")"
   rm -rf "$work/dk"
 }
+if want artifacts; then
 note "artifacts: $art_rounds alternating rounds of $((art_bytes / 1048576)) MiB in $files files"
 for ((r = 1; r <= art_rounds; r++)); do
   if ((r % 2)); then copy_sr; copy_dk; else copy_dk; copy_sr; fi
@@ -355,6 +388,72 @@ for ((r = 1; r <= art_rounds; r++)); do
 done
 printf '\n' >&2
 sample_load
+fi
+
+# --- warm builds: --cache ---------------------------------------------------------
+
+go_build='go vet ./... && go test ./... && go build -o hello .'
+# timed NAME CMD...: runs CMD and records its wall time in s as NAME.
+timed() {
+  local name=$1 t0
+  shift
+  stamp; t0=$REPLY
+  "$@" >>"$tmp/cache.log" 2>&1 || { tail -n 20 "$tmp/cache.log" >&2; fail "the demo's build failed ($name)"; }
+  stamp
+  record "$name" "$(calc "($REPLY - $t0) / 1000000")"
+}
+# host_build: the demo's build on this host, with a GOCACHE of its own and
+# the Go image's settings.
+host_build() {
+  (cd "$tmp/hello-host" && export GOCACHE=$tmp/host-gocache GOPATH=$tmp/host-gopath GOFLAGS='' GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0 &&
+    "$GO" vet ./... && "$GO" test ./... && "$GO" build -o hello .)
+}
+if want cache; then
+  if ! docker image inspect "$go_image" >/dev/null 2>&1; then
+    [ "$go_image" = sibling-run/go:local ] || fail "image $go_image is not on the engine"
+    note "building the Go image $go_image from $image"
+    GO_IMAGE_BASE=$image GO=$GO "$here/scripts/go-image.sh" "$go_image" >/dev/null
+  fi
+  gocache=$(docker image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$go_image" | sed -n 's/^GOCACHE=//p')
+  [ -n "$gocache" ] || fail "image $go_image sets no GOCACHE"
+  for d in hello-nocache hello-cache hello-docker hello-host; do
+    mkdir "$tmp/$d"
+    cp -R "$here/scripts/demo/hello/." "$tmp/$d/"
+  done
+  chown -R "$build_user" "$tmp/hello-nocache" "$tmp/hello-cache" "$tmp/hello-docker" 2>/dev/null || fail "cannot give the demo's copies to $build_user"
+  # The job's key, as Bamboo sets it, names the cache.
+  # shellcheck disable=SC2034 # used by name
+  {
+    sr_nocache=("$tmp/sibling-run" --image "$go_image" --label "$label" --workdir "$tmp/hello-nocache" sh -c "$go_build")
+    sr_cache=(env "bamboo_buildKey=BENCH-CACHE-$$" "$tmp/sibling-run" --image "$go_image" --label "$label" --workdir "$tmp/hello-cache" --cache "$gocache" sh -c "$go_build")
+  }
+  note "cache: the first build with a fresh cache, a warm-up on the host, then $cache_rounds rounds of the demo's build in rotating order"
+  timed cache.cold "${sr_cache[@]}"
+  cache_volume=$(docker volume ls -q --filter "label=$label" --filter "label=sibling-run.cache.path=$gocache")
+  [ "$(echo "$cache_volume" | wc -w)" = 1 ] || fail "sibling-run --cache made the volumes '$cache_volume', want one"
+  # shellcheck disable=SC2034 # used by name
+  dk_cache=(docker run --rm --label "$label" --user "$build_user" -v "$cache_volume:$gocache" -v "$tmp/hello-docker:$tmp/hello-docker"
+    -w "$tmp/hello-docker" "$go_image" sh -c "$go_build")
+  timed cache.docker_warmup "${dk_cache[@]}"
+  host_build >>"$tmp/cache.log" 2>&1 || { tail -n 20 "$tmp/cache.log" >&2; fail "the demo's build failed on the host"; }
+  order=(nocache cache docker host)
+  for ((r = 0; r < cache_rounds; r++)); do
+    for k in 0 1 2 3; do
+      case ${order[(r + k) % 4]} in
+        nocache) timed cache.nocache "${sr_nocache[@]}" ;;
+        cache) timed cache.warm "${sr_cache[@]}" ;;
+        docker) timed cache.docker "${dk_cache[@]}" ;;
+        host) timed cache.host host_build ;;
+      esac
+    done
+    record cache.ratio_host "$(calc "$(tail -n 1 "$tmp/samples.cache.warm") / $(tail -n 1 "$tmp/samples.cache.host")")"
+    record cache.ratio_docker "$(calc "$(tail -n 1 "$tmp/samples.cache.warm") / $(tail -n 1 "$tmp/samples.cache.docker")")"
+    record cache.ratio_nocache "$(calc "$(tail -n 1 "$tmp/samples.cache.nocache") / $(tail -n 1 "$tmp/samples.cache.warm")")"
+    dot
+  done
+  printf '\n' >&2
+  sample_load
+fi
 
 # --- the table ----------------------------------------------------------------------
 
@@ -371,8 +470,11 @@ mib_cell() { # NAME: peak RSS in MiB, median (min–max)
 read -r _ _ rss_small_max < <(stats "rss$rss_mib.sr")
 read -r _ _ rss_max < <(stats "rss$mib.sr")
 rss_growth=nan
-$gnu_time && rss_growth=$(calc "$rss_max / $rss_small_max")
+want output && $gnu_time && rss_growth=$(calc "$rss_max / $rss_small_max")
 
+show_main=false
+want lifecycle || want concurrency || want output || want artifacts && show_main=true
+if $show_main; then
 cat <<EOF
 ## sibling-run vs docker: $(date -u '+%Y-%m-%d %H:%M UTC')
 
@@ -397,3 +499,24 @@ Ratios are medians of per-pair (per-round) ratios, with their min–max. Every b
 3. Every tool writes to the same consumer, a pipe into \`wc -c\`; the build writes 64-byte lines from /dev/shm with busybox cat. The rounds rotate the order of the three tools.
 4. sibling-run's time is the one it logs for the artifact (from the request to the last byte on disk), with the build (\`dd\` from /dev/urandom) not counted; docker cp's is its whole command. Both copy into a new directory on the same filesystem.
 EOF
+fi
+
+if want cache; then
+  cat <<EOF
+
+## Warm builds with --cache: $(date -u '+%Y-%m-%d %H:%M UTC')
+
+Machine: $(nproc) CPUs, ${mem_gib} GiB memory, Docker engine $engine ($driver); $("$tmp/sibling-run" version), image \`$go_image\`. Load average $load_before before, $load_after after (1-minute, at most $load_max between sections). The build, of scripts/demo/hello as $build_user: \`$go_build\`.
+
+| measure | sibling-run --cache $gocache | other | ratio | goal | met |
+| --- | ---: | ---: | ---: | --- | --- |
+| warm build, wall s, median (min–max) of $cache_rounds rounds in rotating order; other: the same on this host, warm ¹ | $(cell cache.warm 2) | $(cell cache.host 2) | $(cell cache.ratio_host 2) (--cache / host) | ≤ 1.5 | $(met "$(median cache.ratio_host) <= 1.5") |
+| the same; other: \`docker run --rm --user $build_user -v CACHE:$gocache\`, the same cache volume ² | $(cell cache.warm 2) | $(cell cache.docker 2) | $(cell cache.ratio_docker 2) (--cache / docker) | | |
+| the same; other: sibling-run without a cache | $(cell cache.warm 2) | $(cell cache.nocache 2) | $(cell cache.ratio_nocache 1) (no cache / --cache) | ≥ 5 | $(met "$(median cache.ratio_nocache) >= 5") |
+| the first build with a fresh cache (seeded from the image's $gocache), wall s, one run | $(cell cache.cold 2) | | | | |
+
+1. The host runs the Go toolchain the image was made from ($("$GO" version | cut -d' ' -f3)), with a GOCACHE of its own in the bench's directory, warmed by one build before the rounds. Every build is the demo's whole build: vet, test (cached test results count, as they would on an agent) and the binary.
+2. What the engine itself costs for the same warm build: the container's start and removal, and the toolchain read from the image's layers through the engine's storage driver.
+EOF
+fi
+

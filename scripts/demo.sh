@@ -12,14 +12,20 @@
 #      directory, as a Bamboo checkout would, and runs there, inside the agent
 #      as its user and with the variables Bamboo sets, what a script task runs:
 #
-#        sibling-run --image sibling-run/go:local sh -c 'go vet ./... && go test ./... && go build -o hello .'
+#        sibling-run --image sibling-run/go:local --cache /tmp/go-cache \
+#          sh -c 'go vet ./... && go test ./... && go build -o hello .'
 #
-#   4. shows where the binary is, runs it, and removes the pair again.
+#      twice, as the job's first build and its next one, and prints the
+#      second build's time beside the first: the next finds the Go build
+#      cache (GOCACHE) that the first left in the job's cache volume;
+#   4. shows where the binary is, runs it, and removes the pair and the
+#      job's cache volume again.
 #
 # The images are kept for the next run (a warm run reuses the Go image and the
 # builder's cache); --clean removes those this run built. --keep leaves the
-# pair and the build directory for a look around (scripts/agent.sh down demo
-# removes them).
+# pair, the build directory and the cache for a look around (scripts/agent.sh
+# down demo, then sibling-run cache prune --all --label demo=sibling-run
+# remove them).
 #
 # Usage: scripts/demo.sh [--keep] [--clean]
 # Environment: GO (the go command; default: go on PATH, else
@@ -93,6 +99,9 @@ cleanup() {
     step "kept $agent and $data (remove them with: scripts/agent.sh down demo)"
   else
     "$here/scripts/agent.sh" down demo >/dev/null || status=1
+    caches=$(docker volume ls -q --filter label=sibling-run.cache=true --filter label=demo=sibling-run 2>/dev/null || true)
+    # shellcheck disable=SC2086 # one name a word
+    [ -z "$caches" ] || docker volume rm $caches >/dev/null || status=1
   fi
   if $clean; then
     built=()
@@ -134,22 +143,36 @@ step "checking out the sample project into the agent's build directory $work"
 docker exec -u bamboo "$agent" sh -c "rm -rf '$work' && mkdir -p '$work'"
 tar -C "$here/scripts/demo/hello" -cf - . | docker exec -i -u bamboo -w "$work" "$agent" tar -xf -
 
-step "running the script task in $agent as user bamboo: sibling-run --image $GO_IMAGE ..."
-t0=$SECONDS
-# What Bamboo does for a script task: the agent's user, the job's working
-# directory, the plan's variables as bamboo_* environment variables.
-# sibling-run runs the build as the owner of the build directory: bamboo.
-docker exec -u bamboo -w "$work" \
-  -e "bamboo_build_working_directory=$work" \
-  -e "bamboo_buildResultKey=$build_key-1" -e "bamboo_buildKey=$build_key" \
-  -e bamboo_planKey=DEMO-HELLO -e bamboo_planRepository_branch=main \
-  "$agent" sh -c 'sibling-run --image "$0" sh -c "go vet ./... && go test ./... && go build -o hello ."' "$GO_IMAGE"
-step "the build took $((SECONDS - t0))s"
+gocache=$(docker image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$GO_IMAGE" | sed -n 's/^GOCACHE=//p')
+[ -n "$gocache" ] || fail "$GO_IMAGE sets no GOCACHE"
+# build N: what Bamboo does for a script task, as the job's Nth build: the
+# agent's user, the job's working directory, the plan's variables as bamboo_*
+# environment variables. sibling-run runs the build as the owner of the build
+# directory (bamboo), and keeps GOCACHE in the job's cache volume.
+build() {
+  docker exec -u bamboo -w "$work" \
+    -e "bamboo_build_working_directory=$work" \
+    -e "bamboo_buildResultKey=$build_key-$1" -e "bamboo_buildKey=$build_key" \
+    -e bamboo_planKey=DEMO-HELLO -e bamboo_planRepository_branch=main \
+    "$agent" sh -c 'sibling-run --image "$0" --label demo=sibling-run --cache "$1" sh -c "go vet ./... && go test ./... && go build -o hello ."' "$GO_IMAGE" "$gocache"
+}
+now() { date +%s.%N; }
+took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+step "running the script task in $agent as user bamboo: sibling-run --image $GO_IMAGE --cache $gocache ..."
+t0=$(now)
+build 1
+first=$(took "$t0")
+step "the build took ${first}s; now the job's next build, which finds its cache"
+t0=$(now)
+build 2
+second=$(took "$t0")
+step "first build ${first}s, second build ${second}s (--cache $gocache, a volume of the job's own)"
 
 host_dir=$(docker container inspect --format "{{range .Mounts}}{{if eq .Destination \"$build_dir\"}}{{.Source}}{{end}}{{end}}" "$data")
 step "the binary is $work/hello in the data container's volume (on this host: $host_dir/$build_key/hello)"
 docker exec -u bamboo "$agent" ls -ln "$work/hello" | sed 's/^/    /'
 step "running it in the agent"
 docker exec -u bamboo "$agent" "$work/hello"
-left=$(docker ps -aq --filter "label=sibling-run.build-key=$build_key-1")
+left=$(docker ps -aq --filter "label=sibling-run.build-key=$build_key-1"; docker ps -aq --filter "label=sibling-run.build-key=$build_key-2")
 [ -z "$left" ] || fail "sibling-run left container(s) behind: $left"

@@ -35,7 +35,7 @@ func TestEveryFlagHasAnEnvironmentVariableAndHelp(t *testing.T) {
 		"network", "memory", "cpus", "init", "stop-timeout", "log-driver", "label", "dry-run", "keep",
 		"interactive", "tty", "host", "log-level", "log-format",
 		"service", "service-timeout", "timeout", "pids-limit", "shm-size", "tmpfs",
-		"artifact", "artifact-max-size",
+		"artifact", "artifact-max-size", "cache", "volume",
 	} {
 		if !names[want] {
 			all := make([]string, 0, len(names))
@@ -59,6 +59,7 @@ func TestBuildCommandNamedLikeASubcommandIsTheBuilds(t *testing.T) {
 		{[]string{"--image", "img", "run"}, "run", []string{"run"}},
 		{[]string{"--image", "img", "reap"}, "run", []string{"reap"}},
 		{[]string{"--image", "img", "version"}, "run", []string{"version"}},
+		{[]string{"--image", "img", "cache", "ls"}, "run", []string{"cache", "ls"}},
 		{[]string{"--image", "img", "wait-tcp", "db:5432"}, "run", []string{"wait-tcp", "db:5432"}},
 		{[]string{"--log-level", "debug", "--image", "img", "version", "--keep"}, "run", []string{"version", "--keep"}},
 		{[]string{"-w", "/tmp", "--image=img", "run", "make"}, "run", []string{"run", "make"}},

@@ -22,6 +22,7 @@ import (
 type cli struct {
 	Run     runCmd     `cmd:"" default:"withargs" help:"Run a build in a sibling container (the default command)."`
 	Reap    reapCmd    `cmd:"" help:"Remove siblings whose sibling-run process is gone."`
+	Cache   cacheCmd   `cmd:"" help:"List and prune the caches that --cache keeps."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 	WaitTCP waitTCPCmd `cmd:"" name:"wait-tcp" hidden:"" help:"Wait for a TCP port (used inside the engine for --service readiness)."`
 

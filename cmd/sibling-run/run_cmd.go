@@ -13,6 +13,8 @@ type runCmd struct {
 	Image       string        `required:"" env:"SIBLING_RUN_IMAGE" help:"Image to run the build in." placeholder:"IMAGE"`
 	Workdir     string        `short:"w" env:"SIBLING_RUN_WORKDIR" help:"Working directory, seen by the build at the same path (default: $$bamboo_build_working_directory, else the current directory)." placeholder:"DIR"`
 	VolumesFrom []string      `env:"SIBLING_RUN_VOLUMES_FROM" help:"Find the working directory on this container's volumes, the one that holds it; the build gets the working directory alone (repeatable; default: automatic, this container's own mounts inside a container, a bind mount on a host)." placeholder:"NAME"`
+	Cache       []string      `sep:"none" env:"SIBLING_RUN_CACHE" help:"Keep PATH of the build between builds of this job ($$bamboo_buildKey, else this working directory) in a named volume of its own, which starts with what the image holds at PATH; builds of the job that run at once get one each unless :shared (repeatable; the variable holds one)." placeholder:"PATH[:shared]"`
+	Volume      []string      `short:"v" sep:"none" env:"SIBLING_RUN_VOLUME" help:"Mount a named volume that exists, or a directory of the engine's host (not the agent's), into the build, as docker run -v does (repeatable; the variable holds one)." placeholder:"NAME|/HOST/PATH:PATH[:ro]"`
 	Docker      bool          `env:"SIBLING_RUN_DOCKER" help:"Give the build the engine: its socket at /var/run/docker.sock with the socket's group (or DOCKER_HOST for a TCP engine). The build can then control the engine, and so its host."`
 	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]"`
 	EnvFile     []string      `type:"path" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a file of NAME=VALUE lines (repeatable)." placeholder:"FILE"`
@@ -46,6 +48,14 @@ type runCmd struct {
 }
 
 func (r *runCmd) Run(g *globals) error {
+	caches, err := parseCaches(r.Cache)
+	if err != nil {
+		return err
+	}
+	volumes, err := parseVolumes(r.Volume)
+	if err != nil {
+		return err
+	}
 	api, err := runner.Connect(g.Ctx, g.Host)
 	if err != nil {
 		return err
@@ -72,6 +82,9 @@ func (r *runCmd) Run(g *globals) error {
 		Workdir:     workdir,
 		VolumesFrom: r.VolumesFrom,
 		Docker:      r.Docker,
+		Caches:      caches,
+		CacheKey:    os.Getenv("bamboo_buildKey"),
+		Volumes:     volumes,
 		Env:         r.Env,
 		EnvFiles:    r.EnvFile,
 		PassEnv:     r.PassEnv,
