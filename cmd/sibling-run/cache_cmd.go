@@ -22,7 +22,7 @@ type cacheCmd struct {
 }
 
 type cacheLsCmd struct {
-	Label []string `short:"l" sep:"none" env:"SIBLING_RUN_CACHE_LABEL" help:"List only caches that carry this label, KEY=VALUE or KEY (repeatable)." placeholder:"KEY=VALUE"`
+	Label []string `short:"l" sep:"none" env:"SIBLING_RUN_CACHE_LS_LABEL" help:"List only caches that carry this label, KEY=VALUE or KEY (repeatable)." placeholder:"KEY=VALUE"`
 }
 
 func (c *cacheLsCmd) Run(g *globals) error {
@@ -47,8 +47,8 @@ type cachePruneCmd struct {
 	All       bool     `env:"SIBLING_RUN_CACHE_PRUNE_ALL" help:"Remove every cache (that the labels select)."`
 	OlderThan string   `env:"SIBLING_RUN_CACHE_PRUNE_OLDER_THAN" help:"Remove caches last used longer ago than this, like 7d, 36h or 90m." placeholder:"DURATION"`
 	MaxSize   string   `env:"SIBLING_RUN_CACHE_PRUNE_MAX_SIZE" help:"Remove the least recently used caches until the rest take at most this, like 10g or 500m." placeholder:"SIZE"`
-	Label     []string `short:"l" sep:"none" env:"SIBLING_RUN_CACHE_LABEL" help:"Prune only caches that carry this label, KEY=VALUE or KEY (repeatable)." placeholder:"KEY=VALUE"`
-	DryRun    bool     `env:"SIBLING_RUN_DRY_RUN" help:"Only print what would be removed."`
+	Label     []string `short:"l" sep:"none" env:"SIBLING_RUN_CACHE_PRUNE_LABEL" help:"Prune only caches that carry this label, KEY=VALUE or KEY (repeatable)." placeholder:"KEY=VALUE"`
+	DryRun    bool     `env:"SIBLING_RUN_CACHE_PRUNE_DRY_RUN" help:"Only print what would be removed."`
 }
 
 func (c *cachePruneCmd) Run(g *globals) error {

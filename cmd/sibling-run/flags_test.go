@@ -16,7 +16,7 @@ func TestEveryFlagHasAnEnvironmentVariableAndHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
-	for _, node := range append([]*kong.Node{parser.Model.Node}, parser.Model.Children...) {
+	for _, node := range allNodes(parser.Model.Node) {
 		for _, flag := range node.Flags {
 			if flag.Name == "help" {
 				continue
@@ -108,4 +108,35 @@ func TestUnknownFlagBeforeTheCommandIsAnError(t *testing.T) {
 			t.Errorf("%q: err %v, want one about --no-such-flag", args, err)
 		}
 	}
+}
+
+// Each environment variable sets one flag of one command: a variable shared
+// by run and reap (say, a dry run set on the agent for its builds) would
+// quietly change the other command too.
+func TestEveryEnvironmentVariableSetsOneFlag(t *testing.T) {
+	parser, err := kong.New(&cli{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := map[string]string{}
+	for _, node := range allNodes(parser.Model.Node) {
+		for _, flag := range node.Flags {
+			for _, env := range flag.Envs {
+				where := node.Path() + " --" + flag.Name
+				if other, ok := owner[env]; ok && other != where {
+					t.Errorf("$%s sets both %s and %s", env, other, where)
+				}
+				owner[env] = where
+			}
+		}
+	}
+}
+
+// allNodes is node and every command below it.
+func allNodes(node *kong.Node) []*kong.Node {
+	nodes := []*kong.Node{node}
+	for _, child := range node.Children {
+		nodes = append(nodes, allNodes(child)...)
+	}
+	return nodes
 }

@@ -11,7 +11,7 @@ import (
 // reapCmd removes siblings left behind by a sibling-run that was killed with
 // SIGKILL or lost with its agent; with --watch it keeps doing so as owners die.
 type reapCmd struct {
-	DryRun bool     `env:"SIBLING_RUN_DRY_RUN" help:"Only print what would be removed."`
+	DryRun bool     `env:"SIBLING_RUN_REAP_DRY_RUN" help:"Only print what would be removed."`
 	Watch  bool     `env:"SIBLING_RUN_REAP_WATCH" help:"Keep running: remove each sibling within 2 seconds of its sibling-run's death, after removing the orphans there are at the start (the agent image runs this beside the agent)."`
 	Label  []string `short:"l" sep:"none" env:"SIBLING_RUN_REAP_LABEL" help:"Look only at siblings and networks that carry this label, KEY=VALUE or KEY (repeatable; default: all of sibling-run's)." placeholder:"KEY=VALUE"`
 }
