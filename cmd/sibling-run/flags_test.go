@@ -18,7 +18,7 @@ func TestEveryFlagHasAnEnvironmentVariableAndHelp(t *testing.T) {
 	names := map[string]bool{}
 	for _, node := range allNodes(parser.Model.Node) {
 		for _, flag := range node.Flags {
-			if flag.Name == "help" {
+			if flag.Name == "help" || flag.Name == "version" {
 				continue
 			}
 			names[flag.Name] = true

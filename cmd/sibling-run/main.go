@@ -26,6 +26,8 @@ type cli struct {
 	Version versionCmd `cmd:"" help:"Print the version."`
 	WaitTCP waitTCPCmd `cmd:"" name:"wait-tcp" hidden:"" help:"Wait for a TCP port (used inside the engine for --service readiness)."`
 
+	ShowVersion kong.VersionFlag `name:"version" help:"Print the version and exit."`
+
 	Host      string `short:"H" env:"DOCKER_HOST" help:"Docker engine to use, as in DOCKER_HOST (unix:///var/run/docker.sock, tcp://HOST:2376)." placeholder:"URL"`
 	LogLevel  string `default:"info" enum:"debug,info,warn,error" env:"SIBLING_RUN_LOG_LEVEL" help:"Least severe of sibling-run's own messages to print: ${enum}."`
 	LogFormat string `default:"console" enum:"console,json" env:"SIBLING_RUN_LOG_FORMAT" help:"Format of sibling-run's own messages on stderr: ${enum}."`
@@ -100,6 +102,16 @@ func newParser(c *cli) (*kong.Kong, error) {
 		kong.Name("sibling-run"),
 		kong.Description("Run a build in a sibling container on the Docker engine, as a Bamboo script task or on a laptop."),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": versionLine()},
+		kong.ExplicitGroups([]kong.Group{
+			{Key: "build", Title: "The build:"},
+			{Key: "mounts", Title: "What the build sees besides its working directory:"},
+			{Key: "image", Title: "Pulling the image:"},
+			{Key: "limits", Title: "Limits and network:"},
+			{Key: "services", Title: "Services:"},
+			{Key: "artifacts", Title: "Artifacts:"},
+			{Key: "lifecycle", Title: "The sibling's life:"},
+		}),
 	)
 }
 

@@ -12,6 +12,13 @@ var version = ""
 type versionCmd struct{}
 
 func (versionCmd) Run() error {
+	fmt.Println(versionLine())
+	return nil
+}
+
+// versionLine names the tool, its version (the commit for a build without
+// one), the Go release and the platform: what a bug report needs.
+func versionLine() string {
 	v := version
 	if v == "" {
 		v = "(devel)"
@@ -23,6 +30,5 @@ func (versionCmd) Run() error {
 			}
 		}
 	}
-	fmt.Printf("sibling-run %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
+	return fmt.Sprintf("sibling-run %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
