@@ -85,6 +85,7 @@ EOF
 
   # No --log-level debug: conmon's cleanup then logs to syslog, which this
   # machine lacks, and the exits of containers are never recorded.
+  # shellcheck disable=SC2016 # $1 is the inner shell's
   CONTAINERS_CONF="$dir/containers.conf" \
     CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
     CONTAINERS_REGISTRIES_CONF="$dir/registries.conf" \
@@ -127,16 +128,32 @@ stop() {
     done
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
-  if [ -f "$dir/created" ]; then
-    while read -r path; do
-      # Cgroup directories go deepest first; each is empty once its
-      # processes are gone.
-      if [ -d "$path" ]; then
-        find "$path" -depth -type d -exec rmdir {} + 2>/dev/null || true
-        rmdir "$path" 2>/dev/null || echo "podman-service.sh: could not remove $path" >&2
-      fi
-    done <"$dir/created"
+  # The cgroups of the containers the service still had (cgroupfs names
+  # them libpod-<id>); the kernel ends their processes a moment after the
+  # namespace's init, and only then can they go.
+  leftover=()
+  if [ -d "$dir/storage/vfs-containers" ]; then
+    for entry in "$dir"/storage/vfs-containers/*; do
+      id=$(basename "$entry")
+      [[ $id =~ ^[0-9a-f]{64}$ ]] || continue
+      for parent in $(cgroup_parents); do
+        [ ! -d "$parent/libpod-$id" ] || leftover+=("$parent/libpod-$id")
+      done
+    done
   fi
+  if [ -f "$dir/created" ]; then
+    while read -r path; do leftover+=("$path"); done <"$dir/created"
+  fi
+  for path in "${leftover[@]}"; do
+    # Deepest first: a cgroup directory goes once it has no children.
+    for _ in $(seq 1 25); do
+      [ -d "$path" ] || break
+      find "$path" -depth -type d -exec rmdir {} + 2>/dev/null || true
+      [ -d "$path" ] || break
+      sleep 0.2
+    done
+    [ ! -d "$path" ] || echo "podman-service.sh: could not remove $path" >&2
+  done
   rm -rf "$dir"
 }
 

@@ -96,8 +96,14 @@ func TestOutOfMemorySaysSoAndExits137(t *testing.T) {
 	if r.code != 137 {
 		t.Fatalf("exit code %d, want 137; stderr:\n%s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "ran out of memory") || !strings.Contains(r.stderr, "16MiB") {
-		t.Errorf("stderr does not say the build ran out of memory at 16MiB:\n%s", r.stderr)
+	// Podman does not record the kill (OOMKilled stays false), so there
+	// sibling-run can only say it is likely; Docker does, and then it is sure.
+	want := "the build ran out of memory"
+	if engine == "podman" {
+		want = "it likely ran out of memory"
+	}
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "16MiB") {
+		t.Errorf("stderr does not say %q at 16MiB:\n%s", want, r.stderr)
 	}
 }
 
