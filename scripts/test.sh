@@ -38,12 +38,12 @@ fi
 # The engine integration tests also run against Podman, Debian's, through a
 # service that scripts/podman-service.sh starts for them alone; catatonit is
 # Podman's init (--init). No service is started or enabled system-wide.
-if ! command -v podman >/dev/null || ! command -v catatonit >/dev/null; then
+if ! command -v podman >/dev/null || ! command -v catatonit >/dev/null || [ ! -x /usr/lib/cni/dnsname ]; then
   echo "==> installing podman and catatonit (the engine tests also run against Podman)"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends podman catatonit >/dev/null
+  $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends podman catatonit golang-github-containernetworking-plugin-dnsname >/dev/null
 fi
 command -v shellcheck >/dev/null || {
   echo "==> installing shellcheck (the scripts are checked with it)"

@@ -292,6 +292,10 @@ func contains(list []string, s string) bool {
 // The docker-run-like flags reach the sibling and change what the build sees.
 func TestFlagsShapeTheSibling(t *testing.T) {
 	dir, otherDir := t.TempDir(), t.TempDir()
+	initName := "docker-init" // Docker's init, tini
+	if engine == "podman" {
+		initName = "podman-init" // Podman's, catatonit, bound in under that name
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -301,7 +305,7 @@ func TestFlagsShapeTheSibling(t *testing.T) {
 		{"--entrypoint", []string{"--entrypoint", "/bin/echo", "from", "echo"}, "from echo"},
 		{"--network none", []string{"--network", "none", "ls", "/sys/class/net"}, "lo"},
 		{"--memory", []string{"--memory", "256m", "sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"}, "268435456"},
-		{"--init is PID 1", []string{"sh", "-c", "cat /proc/1/comm"}, "docker-init"},
+		{"--init is PID 1", []string{"sh", "-c", "cat /proc/1/comm"}, initName},
 		{"--no-init", []string{"--no-init", "sh", "-c", "cat /proc/1/comm; true"}, "sh"},
 		{"--workdir", []string{"--workdir", otherDir, "pwd"}, otherDir},
 	} {
