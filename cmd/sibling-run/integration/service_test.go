@@ -132,6 +132,9 @@ func TestFailingServiceIsNamedWithItsOutput(t *testing.T) {
 		{"absent image", "sibling-run-test/absent:" + runID + "=gone", []string{"service gone", "not on the engine"}, 20 * time.Second, []string{"--pull", "never"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "unhealthy" {
+				notUnderPodman(t, "Podman 4.3 runs HEALTHCHECKs only through systemd, which this machine lacks (see the README)")
+			}
 			args := append([]string{"--service", tc.service, "--service-timeout", "3s"}, tc.flags...)
 			r := siblingRun(t, t.TempDir(), nil, buildArgs(append(args, "echo", "the build ran")...)...)
 			if r.code != 125 || strings.Contains(r.stdout, "the build ran") {
