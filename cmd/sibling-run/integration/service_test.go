@@ -245,7 +245,7 @@ func TestReapRemovesServicesAndNetworks(t *testing.T) {
 	}
 	r := siblingRun(t, "/", nil, "reap", "--label", testLabel)
 	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("removed network %.12s", nets[0].ID)) {
-		t.Errorf("reap: exit %d, stdout %q; want it to name the network %s", r.code, r.stdout, nets[0].Name)
+		t.Errorf("reap: exit %d, stdout %q; want it to name the network %s; stderr:\n%s", r.code, r.stdout, nets[0].Name, r.stderr)
 	}
 	assertNothingLeft(t, mine)
 }
