@@ -94,12 +94,34 @@ func (s *serviceSet) waitReady(ctx context.Context, rs *runningService, timeout 
 }
 
 // notReady turns the end of ctx into the error to return: a timeout fails
-// the service, anything else is passed on.
+// the service, anything else is passed on. A service that exited while the
+// check was under way (on a loaded engine the check can take longer than the
+// timeout) failed for that reason, not for being slow, and is named so.
 func (s *serviceSet) notReady(ctx context.Context, rs *runningService, timeout time.Duration, how string) error {
 	if cause := context.Cause(ctx); !errors.Is(cause, errServicesTimedOut) {
 		return cause
 	}
+	if code, exited := s.exitedMeanwhile(ctx, rs); exited {
+		return s.failed(rs, "exited with code %d before it was ready (%s)", code, how)
+	}
 	return s.failed(rs, "was not ready within %s (%s); raise --service-timeout if it needs longer", timeout, how)
+}
+
+// exitedMeanwhile reports whether the service has exited, and its code: from
+// its exit watch if the engine has told it already, else from one inspect.
+func (s *serviceSet) exitedMeanwhile(ctx context.Context, rs *runningService) (int, bool) {
+	select {
+	case <-rs.exit.done:
+		return int(rs.exit.status.StatusCode), rs.exit.err == nil
+	default:
+	}
+	inspectCtx, cancel := detached(ctx, engineTimeout)
+	defer cancel()
+	info, err := s.api.ContainerInspect(inspectCtx, rs.id)
+	if err != nil || info.State == nil || info.State.Running || info.State.Status != "exited" {
+		return 0, false
+	}
+	return info.State.ExitCode, true
 }
 
 // hasHealthcheck reports whether a container runs a HEALTHCHECK, its image's

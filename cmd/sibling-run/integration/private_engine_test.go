@@ -362,8 +362,8 @@ func descendants(procs map[int]process, roots []int) []int {
 	return all
 }
 
-// hostInterfaces names the host's network interfaces, but for the veth pairs
-// that the main engine's containers come and go with.
+// hostInterfaces names the host's network interfaces, but for those that the
+// main engine's containers and networks come and go with.
 func hostInterfaces(t *testing.T) string {
 	t.Helper()
 	links, err := net.Interfaces()
@@ -372,7 +372,8 @@ func hostInterfaces(t *testing.T) string {
 	}
 	var names []string
 	for _, l := range links {
-		if !strings.HasPrefix(l.Name, "veth") {
+		// Other runs on the main engine make and remove these at any time.
+		if !strings.HasPrefix(l.Name, "veth") && !strings.HasPrefix(l.Name, "br-") {
 			names = append(names, l.Name)
 		}
 	}
