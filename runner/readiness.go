@@ -78,16 +78,6 @@ func (s *serviceSet) waitReady(ctx context.Context, rs *runningService, timeout 
 	case errors.As(err, &unhealthy):
 		return s.failed(rs, "is unhealthy by its HEALTHCHECK: %s", unhealthy.lastOutput)
 	case ctx.Err() != nil:
-		// A slow engine (Podman on vfs storage) can spend the whole
-		// --service-timeout setting up the check; a service that exited
-		// meanwhile is reported by its exit, which says more.
-		select {
-		case <-rs.exit.done:
-			if rs.exit.err == nil {
-				return s.failed(rs, "exited with code %d before it was ready (%s)", rs.exit.status.StatusCode, how)
-			}
-		default:
-		}
 		return s.notReady(ctx, rs, timeout, how)
 	}
 	return err
