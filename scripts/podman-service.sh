@@ -85,6 +85,9 @@ EOF
 
   # No --log-level debug: conmon's cleanup then logs to syslog, which this
   # machine lacks, and the exits of containers are never recorded.
+  # The service runs in DIR: conmon writes files into its working directory
+  # (an "oom" file when the kernel kills a container for memory).
+  cd "$dir"
   # shellcheck disable=SC2016 # $1 is the inner shell's
   CONTAINERS_CONF="$dir/containers.conf" \
     CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
