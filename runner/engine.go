@@ -2,9 +2,13 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -56,4 +60,56 @@ func lostEngine(api *client.Client, doing string, err error) error {
 		err = request.Err // its URL repeats the engine's address, escaped
 	}
 	return toolFailure("lost the Docker engine at %s while %s (%w); the sibling may be left on it: once the engine is back, run sibling-run reap", api.DaemonHost(), doing, err)
+}
+
+// isPodman reports whether the engine is Podman's Docker-compatible service,
+// which names itself in /version's components ("Podman Engine").
+func isPodman(ctx context.Context, api *client.Client) bool {
+	v, err := api.ServerVersion(ctx)
+	if err != nil {
+		return false
+	}
+	for _, c := range v.Components {
+		if strings.Contains(c.Name, "Podman") {
+			return true
+		}
+	}
+	return strings.Contains(v.Platform.Name, "Podman")
+}
+
+// initOnPodman asks Podman to prepare the created container id (its
+// libpod API's init: the OCI runtime's create, without starting the
+// command) and returns the engine's reason when that fails; nil when it
+// succeeded or the engine has no such call (Docker answers 404).
+func initOnPodman(ctx context.Context, api *client.Client, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
+	defer cancel()
+	// The SDK's transport dials the engine's socket whatever the URL's host
+	// (unix, npipe, ssh); over TCP the host is the engine's address.
+	scheme, host := "http", "podman"
+	if u, err := url.Parse(api.DaemonHost()); err == nil && u.Scheme == "tcp" {
+		host = u.Host
+	}
+	httpClient := api.HTTPClient()
+	if t, ok := httpClient.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+		scheme = "https"
+	}
+	endpoint := fmt.Sprintf("%s://%s/v4.0.0/libpod/containers/%s/init", scheme, host, url.PathEscape(id))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 400 || resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	var answer struct{ Message string }
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&answer); err != nil || answer.Message == "" {
+		return fmt.Errorf("the engine could not prepare the container (%s)", resp.Status)
+	}
+	return errors.New(answer.Message)
 }

@@ -2,7 +2,10 @@ package runner
 
 import (
 	"fmt"
+	"io"
+	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/docker/go-units"
 )
@@ -12,7 +15,8 @@ import (
 // be invoked, 125 for anything else. The engine reports these only as message
 // text from the OCI runtime, so matching that text is confined to here.
 // (With --init, the init process reports the same cases as the build's own
-// exit codes 127 and 126, and the start succeeds.)
+// exit codes: Docker's does with 127 and 126, Podman's with 1, see
+// initExecFailureCode.)
 func startFailureCode(err error) int {
 	msg := err.Error()
 	switch {
@@ -26,10 +30,85 @@ func startFailureCode(err error) int {
 	return ExitToolFailure
 }
 
+// catatonitExecFailure is the one line catatonit, Podman's init (--init),
+// prints when it cannot exec the build's command; it then exits 1, where
+// Docker's init exits 127 or 126.
+var catatonitExecFailure = regexp.MustCompile(`^ERROR \(catatonit:[0-9]+\): failed to exec pid1: ([^\r\n]+)\r?\n$`)
+
+// initExecFailureCode returns docker run's code for a build that exited with
+// code and printed only output: 127 or 126 when that was catatonit failing to
+// exec the command (ENOENT is "not found", any other failure "cannot invoke"),
+// and code itself otherwise.
+func initExecFailureCode(code int, output []byte) int {
+	if code != 1 {
+		return code
+	}
+	m := catatonitExecFailure.FindSubmatch(output)
+	if m == nil {
+		return code
+	}
+	if string(m[1]) == "No such file or directory" {
+		return ExitNotFound
+	}
+	return ExitCannotInvoke
+}
+
+// outputHead keeps the first bytes a build writes to stdout and stderr
+// together, which is enough to recognise an init's one-line complaint (see
+// initExecFailureCode); nil once the build wrote more than that.
+type outputHead struct {
+	mu       sync.Mutex
+	head     []byte
+	overflow bool
+}
+
+const outputHeadSize = 256
+
+// bytes returns the head, or nil when the output was longer than it.
+func (h *outputHead) bytes() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.overflow {
+		return nil
+	}
+	return h.head
+}
+
+// tee returns a writer that writes to w and records what it writes.
+func (h *outputHead) tee(w io.Writer) headWriter {
+	return headWriter{w: w, head: h}
+}
+
+type headWriter struct {
+	w    io.Writer
+	head *outputHead
+}
+
+func (t headWriter) Write(p []byte) (int, error) {
+	t.head.mu.Lock()
+	if !t.head.overflow {
+		if len(t.head.head)+len(p) > outputHeadSize {
+			t.head.overflow, t.head.head = true, nil
+		} else {
+			t.head.head = append(t.head.head, p...)
+		}
+	}
+	t.head.mu.Unlock()
+	return t.w.Write(p)
+}
+
 // oomMessage says that the build ran out of memory and at what limit.
 func oomMessage(limit int64) string {
 	if limit > 0 {
 		return fmt.Sprintf("the build ran out of memory: the kernel killed it at its limit of %s; raise --memory", units.BytesSize(float64(limit)))
 	}
 	return "the build ran out of memory: the kernel killed it with no --memory limit set, so the host itself ran out"
+}
+
+// likelyOOMMessage is for an engine that does not record out-of-memory
+// kills (Podman reports OOMKilled false for a build the kernel killed at its
+// --memory limit): a SIGKILL with a memory limit set is most likely that,
+// but could be someone's kill -9, so it says "likely".
+func likelyOOMMessage(limit int64) string {
+	return fmt.Sprintf("the build was killed (SIGKILL) while limited to %s of memory: it likely ran out of memory (the engine does not say whether it did); if so, raise --memory", units.BytesSize(float64(limit)))
 }

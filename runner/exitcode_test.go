@@ -71,3 +71,58 @@ func TestOOMMessage(t *testing.T) {
 		}
 	}
 }
+
+// catatonit, Podman's init, exits 1 when it cannot exec the build's command
+// and says why in one line; the build then gets docker run's codes.
+func TestInitExecFailureCode(t *testing.T) {
+	tests := []struct {
+		name   string
+		code   int
+		output string
+		want   int
+	}{
+		{"catatonit, command not found", 1, "ERROR (catatonit:6): failed to exec pid1: No such file or directory\n", ExitNotFound},
+		{"catatonit, not executable", 1, "ERROR (catatonit:6): failed to exec pid1: Permission denied\n", ExitCannotInvoke},
+		{"catatonit, wrong format", 1, "ERROR (catatonit:12): failed to exec pid1: Exec format error\n", ExitCannotInvoke},
+		{"catatonit under a terminal", 1, "ERROR (catatonit:6): failed to exec pid1: No such file or directory\r\n", ExitNotFound},
+		{"the build's own exit 1", 1, "FAIL: 3 tests\n", 1},
+		{"the line and more output", 1, "ERROR (catatonit:6): failed to exec pid1: No such file or directory\nmore\n", 1},
+		{"the line quoted by a build", 1, "log: ERROR (catatonit:6): failed to exec pid1: No such file or directory\n", 1},
+		{"the line with another code", 2, "ERROR (catatonit:6): failed to exec pid1: No such file or directory\n", 2},
+		{"no output", 1, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := initExecFailureCode(tt.code, []byte(tt.output)); got != tt.want {
+				t.Errorf("initExecFailureCode(%d, %q) = %d, want %d", tt.code, tt.output, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOutputHeadKeepsOnlyShortOutput(t *testing.T) {
+	var out, errOut strings.Builder
+	h := &outputHead{}
+	stdout, stderr := h.tee(&out), h.tee(&errOut)
+	_, _ = stderr.Write([]byte("ERROR (catatonit:6): "))
+	_, _ = stderr.Write([]byte("failed to exec pid1: No such file or directory\n"))
+	if got := string(h.bytes()); got != errOut.String() {
+		t.Errorf("head = %q, want what was written, %q", got, errOut.String())
+	}
+	_, _ = stdout.Write([]byte(strings.Repeat("x", outputHeadSize)))
+	if got := h.bytes(); got != nil {
+		t.Errorf("head of %d bytes = %q, want nil", outputHeadSize+68, got)
+	}
+	if out.Len() != outputHeadSize {
+		t.Errorf("stdout got %d bytes, want all %d", out.Len(), outputHeadSize)
+	}
+}
+
+func TestLikelyOOMMessageSaysItIsNotSure(t *testing.T) {
+	got := likelyOOMMessage(16 << 20)
+	for _, want := range []string{"SIGKILL", "16MiB", "likely ran out of memory", "--memory"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("likelyOOMMessage = %q, want it to contain %q", got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -41,16 +42,43 @@ func siblingPasswd(ctx context.Context, api *client.Client, id string, log zerol
 	if file != "" {
 		if cached, ok := loadPasswd(file); ok {
 			log.Debug().Str("file", file).Msg("the image's /etc/passwd is known")
-			return cached.Data, cached.Mode, nil
+			// A cache file written before engine lines were recognised
+			// may hold one.
+			return withoutEngineEntries(cached.Data), cached.Mode, nil
 		}
 	}
 	data, mode, err := readPasswd(ctx, api, id)
+	data = withoutEngineEntries(data)
 	if err == nil && file != "" {
 		if err := storePasswd(file, cachedPasswd{Data: data, Mode: mode}); err != nil {
 			log.Debug().Err(err).Msg("cannot remember the image's /etc/passwd")
 		}
 	}
 	return data, mode, err
+}
+
+// podmanEntry is the line Podman adds to a container's /etc/passwd for a
+// uid the image lacks, once it prepares the container (which it does when
+// the container is attached to, so a read may see it): name, "*", the uid,
+// the gid, "container user", the working directory as home, /bin/sh.
+var podmanEntry = regexp.MustCompile(`^[^:\n]*:\*:[0-9]+:[0-9]+:container user:[^:\n]*:/bin/sh$`)
+
+// withoutEngineEntries returns passwd data without the lines an engine
+// wrote into the container, so that neither the build's entry nor the
+// cache (which another engine may read for the same image) takes an
+// engine's line, with its home in the working directory, for the image's.
+// nil (no passwd file) stays nil.
+func withoutEngineEntries(data []byte) []byte {
+	if data == nil || !bytes.Contains(data, []byte(":container user:")) {
+		return data
+	}
+	kept := []byte{}
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		if !podmanEntry.Match(bytes.TrimRight(line, "\n")) {
+			kept = append(kept, line...)
+		}
+	}
+	return kept
 }
 
 // mountsHidePasswd reports whether a mount of the sibling covers

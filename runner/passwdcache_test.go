@@ -83,3 +83,30 @@ func TestPasswdCacheKeepsWhatWasRead(t *testing.T) {
 		t.Error("an absent cache file loaded")
 	}
 }
+
+// Podman writes its own line for a uid the image lacks, with the working
+// directory as home; it must not pass for the image's.
+func TestWithoutEngineEntries(t *testing.T) {
+	image := "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000:Bob:/home/bob:/bin/bash\n"
+	tests := []struct {
+		name string
+		in   []byte
+		want []byte
+	}{
+		{"Podman's line for a numeric uid", []byte(image + "4321:*:4321:4321:container user:/tmp/ws:/bin/sh\n"), []byte(image)},
+		{"Podman's line without a final newline", []byte(image + "4321:*:4321:0:container user:/:/bin/sh"), []byte(image)},
+		{"Podman's line for a named user", []byte("ci:*:1001:1001:container user:/build:/bin/sh\n" + image), []byte(image)},
+		{"the image's own lines", []byte(image), []byte(image)},
+		{"a real user named container user", []byte(image + "cu:x:7:7:container user:/home/cu:/bin/sh\n"), []byte(image + "cu:x:7:7:container user:/home/cu:/bin/sh\n")},
+		{"no passwd file", nil, nil},
+		{"only Podman's line", []byte("5:*:5:5:container user:/w:/bin/sh\n"), []byte{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := withoutEngineEntries(tt.in)
+			if !bytes.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
+				t.Errorf("withoutEngineEntries(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

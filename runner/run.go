@@ -145,15 +145,13 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
-	// The build's passwd entry is written while the sibling is attached to.
-	userReady := make(chan struct{})
-	go func() {
-		defer close(userReady)
-		userCtx, cancel := detached(lifecycle, engineCallTimeout)
-		defer cancel()
-		ensurePasswdEntry(userCtx, api, id, sp.user, sp.caches.paths(), log)
-	}()
-	defer func() { <-userReady }()
+	// The build's passwd entry is written before the attach: Podman
+	// prepares the container when it is attached to, and then sets HOME
+	// from the passwd it finds, or writes its own line with the working
+	// directory as HOME.
+	userCtx, cancelUser := detached(lifecycle, engineCallTimeout)
+	ensurePasswdEntry(userCtx, api, id, sp.user, sp.caches.paths(), log)
+	cancelUser()
 
 	att, err, answered := callWithin(engineCallTimeout, func() (*attachment, error) {
 		return attach(lifecycle, api, id, cfg.Interactive)
@@ -164,6 +162,10 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	if client.IsErrConnectionFailed(err) {
 		engineLost = true
 		return Result{}, lostEngine(api, "attaching to the sibling", err)
+	}
+	var cannotStart *cannotStartError
+	if errors.As(err, &cannotStart) {
+		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
 	}
 	if err != nil {
 		return Result{}, toolFailure("attaching to the sibling for %s: %w", cfg.Image, err)
@@ -189,7 +191,8 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	// block on a full pipe forever.
 	ctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	output := att.passOutput(cfg.Stdout, cfg.Stderr, cfg.TTY, abort)
+	head := &outputHead{} // to recognise an init that could not exec the command
+	output := att.passOutput(head.tee(cfg.Stdout), head.tee(cfg.Stderr), cfg.TTY, abort)
 	if cfg.Interactive {
 		att.forwardInput(cfg.Stdin)
 	}
@@ -201,7 +204,6 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	case <-ctx.Done(): // a signal while clearing: the sibling never starts
 		return Result{}, context.Cause(ctx)
 	}
-	<-userReady
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
@@ -307,6 +309,9 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	}
 
 	code := int(exit.status.StatusCode)
+	if cfg.Init {
+		code = initExecFailureCode(code, head.bytes())
+	}
 	if code == 128+int(syscall.SIGKILL) {
 		inspectCtx, cancel := detached(lifecycle, engineCallTimeout)
 		reportOOM(inspectCtx, api, id, log)
@@ -346,14 +351,21 @@ func watchExit(waitC <-chan container.WaitResponse, errC <-chan error) *exitWatc
 // memory. Only such builds pay for the extra inspect.
 func reportOOM(ctx context.Context, api *client.Client, id string, log zerolog.Logger) {
 	info, err := api.ContainerInspect(ctx, id)
-	if err != nil || info.State == nil || !info.State.OOMKilled {
+	if err != nil || info.State == nil {
 		return
 	}
 	var limit int64
 	if info.HostConfig != nil {
 		limit = info.HostConfig.Memory
 	}
-	log.Error().Msg(oomMessage(limit))
+	switch {
+	case info.State.OOMKilled:
+		log.Error().Msg(oomMessage(limit))
+	case limit > 0 && isPodman(ctx, api):
+		// Podman reports OOMKilled false for a build the kernel killed at
+		// its --memory limit, so the kill itself is the only sign.
+		log.Error().Msg(likelyOOMMessage(limit))
+	}
 }
 
 // stopSignal is the signal to forward to the build for a run cancelled with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
@@ -16,18 +17,40 @@ type attachment struct {
 	conn types.HijackedResponse
 }
 
+// attach attaches to the created sibling id. A *cannotStartError means the
+// engine already found that the build's command cannot start.
 func attach(ctx context.Context, api *client.Client, id string, interactive bool) (*attachment, error) {
-	conn, err := api.ContainerAttach(ctx, id, container.AttachOptions{
+	options := container.AttachOptions{
 		Stream: true,
 		Stdin:  interactive,
 		Stdout: true,
 		Stderr: true,
-	})
+	}
+	conn, err := api.ContainerAttach(ctx, id, options)
+	if err != nil && strings.Contains(err.Error(), "unable to upgrade to tcp, received 409") {
+		// Podman prepares the container when it is attached to (the OCI
+		// runtime's create), so a command that cannot start fails here, with
+		// 409, and the SDK drops the answer's body, which says why. Podman's
+		// own init call does the same preparation and returns the reason;
+		// if it succeeds the attach is tried once more. Docker has no such
+		// call (404), and then the 409 stands.
+		if reason := initOnPodman(ctx, api, id); reason != nil {
+			return nil, &cannotStartError{reason}
+		}
+		conn, err = api.ContainerAttach(ctx, id, options)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &attachment{conn: conn}, nil
 }
+
+// cannotStartError is the engine's reason why the build's command cannot
+// start, learnt before the start.
+type cannotStartError struct{ err error }
+
+func (e *cannotStartError) Error() string { return e.err.Error() }
+func (e *cannotStartError) Unwrap() error { return e.err }
 
 // copyOutput copies the sibling's output to stdout and stderr as it arrives,
 // until the engine ends the stream, which it does only after the sibling has

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: vet, unit tests, the integration tests against the
-# real Docker engine (no engine is a failure, never a skip), and a short pass
-# of every fuzz target. Installs Debian's busybox-static first if it is missing:
+# real Docker engine (no engine is a failure, never a skip) and again against a
+# Podman service of their own (scripts/podman-service.sh), and a short pass of
+# every fuzz target. Installs Debian's busybox-static first if it is missing:
 # the tests build their images FROM scratch with it, since no public registry
 # is used; and docker-registry and apache2-utils, for a registry of their own.
 # Usage: scripts/test.sh [go test flags...]
@@ -33,6 +34,16 @@ if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; 
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends docker-registry apache2-utils >/dev/null
   if [ -n "$policy" ]; then $sudo rm -f "$policy"; trap - EXIT; fi
+fi
+# The engine integration tests also run against Podman, Debian's, through a
+# service that scripts/podman-service.sh starts for them alone; catatonit is
+# Podman's init (--init). No service is started or enabled system-wide.
+if ! command -v podman >/dev/null || ! command -v catatonit >/dev/null || [ ! -x /usr/lib/cni/dnsname ]; then
+  echo "==> installing podman and catatonit (the engine tests also run against Podman)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends podman catatonit golang-github-containernetworking-plugin-dnsname >/dev/null
 fi
 command -v shellcheck >/dev/null || {
   echo "==> installing shellcheck (the scripts are checked with it)"
@@ -73,6 +84,18 @@ while IFS=: read -r file func; do
 done < <(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' cmd runner | sort)
 
 # The engine tests take minutes; go test's default limit of 10 minutes per
-# package would cut them short on a loaded machine.
-echo "==> go test (unit and engine integration tests)"
-go test -count=1 -timeout 30m "$@" ./...
+# package would cut them short on a loaded machine. SIBLING_RUN_TEST_ENGINE
+# makes the tests check that the engine is the one each pass means: the
+# Docker pass runs every test, the Podman pass skips, each with its reason,
+# only what Podman lacks or what does not use the engine under test.
+echo "==> go test (unit and engine integration tests, against Docker)"
+SIBLING_RUN_TEST_ENGINE=docker go test -count=1 -timeout 30m "$@" ./...
+
+echo "==> engine integration tests, against Podman"
+podman_dir=$(mktemp -d /tmp/sibling-run-podman.XXXXXX)
+trap 'scripts/podman-service.sh stop "$podman_dir"' EXIT
+podman_host=$(scripts/podman-service.sh start "$podman_dir")
+podman_started=$SECONDS
+DOCKER_HOST=$podman_host SIBLING_RUN_TEST_ENGINE=podman \
+  go test -count=1 -timeout 30m "$@" ./cmd/sibling-run/integration/
+echo "==> the Podman pass took $((SECONDS - podman_started))s"

@@ -49,6 +49,7 @@ var (
 	cacheHome    string // XDG_CACHE_HOME of the runs: theirs, not the user's
 	busyboxImage = "sibling-run-test/busybox:" + runID
 	agentImage   = "sibling-run-test/agent:" + runID // busybox plus sibling-run
+	engine       string                              // "docker" or "podman", see engineUnderTest
 )
 
 func TestMain(m *testing.M) {
@@ -66,6 +67,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: these tests need a Docker engine (DOCKER_HOST or /var/run/docker.sock): %v\n", err)
 		return 1
 	}
+	if engine, err = engineUnderTest(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "engine under test: %s at %s\n", engine, api.DaemonHost())
 	tmp, err := os.MkdirTemp("", "sibling-run-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
@@ -88,6 +94,39 @@ func testMain(m *testing.M) int {
 		code = 1
 	}
 	return code
+}
+
+// engineUnderTest names the engine the tests run against, "docker" or
+// "podman", as the engine itself says (/version). SIBLING_RUN_TEST_ENGINE,
+// when set, must agree: the Podman pass of scripts/test.sh sets it, so that
+// it cannot quietly run against Docker, and the Docker pass cannot skip
+// what only Podman lacks.
+func engineUnderTest(ctx context.Context) (string, error) {
+	v, err := api.ServerVersion(ctx)
+	if err != nil {
+		return "", fmt.Errorf("asking the engine for its version: %w", err)
+	}
+	found := "docker"
+	for _, c := range v.Components {
+		if strings.Contains(c.Name, "Podman") {
+			found = "podman"
+		}
+	}
+	if want := os.Getenv("SIBLING_RUN_TEST_ENGINE"); want != "" && want != found {
+		return "", fmt.Errorf("SIBLING_RUN_TEST_ENGINE=%s, but the engine at %s is %s", want, api.DaemonHost(), found)
+	}
+	return found, nil
+}
+
+// notUnderPodman skips t in the Podman pass, saying why: a test of what
+// Podman lacks (and the README says so), or one that does not use the
+// engine under test and so runs in the Docker pass only. It never skips
+// against Docker.
+func notUnderPodman(t *testing.T, why string) {
+	t.Helper()
+	if engine == "podman" {
+		t.Skip("not under Podman: " + why)
+	}
 }
 
 func setUp(ctx context.Context, binary string) error {

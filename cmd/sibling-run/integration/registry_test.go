@@ -36,6 +36,7 @@ type testRegistry struct {
 // and removes every image of it from the engine, when t ends.
 func startRegistry(t *testing.T) *testRegistry {
 	t.Helper()
+	notUnderPodman(t, "the tests' registry listens on the host's loopback, which the Podman service cannot reach from its own network namespace")
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		t.Fatal("the pull tests need docker-registry (apt-get install docker-registry; scripts/test.sh does it)")

@@ -65,7 +65,18 @@ func TestImagePasswdIsRememberedForTheNextRun(t *testing.T) {
 	}
 	files, err := filepath.Glob(filepath.Join(cache, "sibling-run", "passwd", "*.json"))
 	if err != nil || len(files) != 1 {
-		t.Errorf("want one remembered passwd file, got %v (%v)", files, err)
+		t.Fatalf("want one remembered passwd file, got %v (%v)", files, err)
+	}
+	// What is remembered is the image's file alone: no line of the build's,
+	// nor one an engine wrote (Podman's "container user"), which another
+	// engine would then take for the image's.
+	var cached struct{ Data []byte }
+	raw, err := os.ReadFile(files[0])
+	if err == nil {
+		err = json.Unmarshal(raw, &cached)
+	}
+	if want := "root:x:0:0:root:/root:/bin/sh\n"; err != nil || string(cached.Data) != want {
+		t.Errorf("remembered passwd = %q (%v), want the image's own %q", cached.Data, err, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -47,6 +48,9 @@ func TestInsideAnAgentTheBuildSeesTheWorkdirThroughVolumes(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); tc.cgroupns == "private" && err != nil {
+				notUnderPodman(t, "on a cgroup v1 host Podman 4.3 ignores --cgroupns private, so /proc/self/cgroup still names the agent and the mountinfo path is not reached")
+			}
 			script := "grep -qE '[0-9a-f]{64}' /proc/self/cgroup || echo cgroup-hides-id; " + prepare + agentSiblingRun(tc.flags, build) + "; echo exit=$?; echo agent sees $(cat out.txt)"
 			out, code := runAgent(t, data, tc.cgroupns, script)
 			if code != 0 {
