@@ -8,7 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -31,6 +35,10 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 	if err != nil {
 		return nil, toolFailure("configuring the Docker client: %w; check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", err)
 	}
+	if scheme, _, _ := strings.Cut(api.DaemonHost(), "://"); scheme != "unix" && scheme != "tcp" {
+		api.Close()
+		return nil, toolFailure("the Docker engine at %s: sibling-run speaks to an engine over unix:// or tcp:// only; for a remote engine over ssh, forward its socket (ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST) and set DOCKER_HOST=unix:///tmp/docker.sock", api.DaemonHost())
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, engineTimeout)
 	defer cancel()
 	ping, err := api.Ping(pingCtx)
@@ -43,6 +51,8 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 		switch {
 		case pingCtx.Err() != nil && ctx.Err() == nil:
 			reason = fmt.Sprintf("no answer within %s", engineTimeout)
+		case errors.Is(err, syscall.EACCES):
+			return nil, toolFailure("%s", socketPermission(api.DaemonHost()))
 		case client.IsErrConnectionFailed(err):
 			reason = "nothing answers there"
 		}
@@ -50,6 +60,26 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 	}
 	api.NegotiateAPIVersionPing(ping)
 	return api, nil
+}
+
+// socketPermission explains a socket this process may not use: the cause is
+// nearly always a user outside the socket's group, so it names the group.
+func socketPermission(host string) string {
+	path := strings.TrimPrefix(host, "unix://")
+	msg := fmt.Sprintf("permission denied on the Docker engine's socket %s for uid %d", path, os.Getuid())
+	info, err := os.Stat(path)
+	if err != nil {
+		return msg + "; give this user access to the socket"
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return msg + "; give this user access to the socket"
+	}
+	group := strconv.FormatUint(uint64(st.Gid), 10)
+	if g, err := user.LookupGroupId(group); err == nil {
+		group += " (" + g.Name + ")"
+	}
+	return fmt.Sprintf("%s: the socket belongs to group %s; add the user to that group (usermod -aG, or docker run --group-add %d for an agent container)", msg, group, st.Gid)
 }
 
 // lostEngine reports that the engine went away while the run was doing

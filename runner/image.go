@@ -87,7 +87,13 @@ func createPulling(ctx, lifecycle context.Context, api *client.Client, cfg Confi
 			return created, toolFailure("image %s is not on the engine and --pull never forbids pulling it; pull, build or load it first (docker pull, docker build, docker load)", img)
 		case PullMissing:
 			if err := newPuller(api, cfg).pull(ctx, img); err != nil {
-				return created, err
+				// A mistyped name reads as a registry's failure; say first
+				// that the engine has no such image.
+				var stopped *InterruptError
+				if ctx.Err() != nil || errors.As(err, &stopped) {
+					return created, err
+				}
+				return created, toolFailure("image %s is not on the engine; %w", img, err)
 			}
 			created, err = create()
 		}

@@ -16,10 +16,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// DefaultPullRetries is how often a pull that failed for a transient reason
-// (a connection error, a timeout, a registry's 5xx) is tried again.
-const DefaultPullRetries = 3
-
 // pullBackoff is the wait before the first retry of a pull; each further
 // retry waits twice as long as the one before, up to pullBackoffMax.
 var (

@@ -317,7 +317,13 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		reportOOM(inspectCtx, api, id, log)
 		cancel()
 	}
-	log.Info().Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
+	// A failed build's line is a warning, so that a filter on the log's level
+	// finds the failures.
+	finished := log.Info()
+	if code != 0 {
+		finished = log.Warn()
+	}
+	finished.Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
 	// Artifacts are copied from the exited sibling, before it is removed,
 	// whether the build passed or not; a missed one fails only a passed build.
 	if err := copyArtifacts(lifecycle, api, id, sp.Config.WorkingDir, sp.artifacts, log); err != nil && code == 0 {

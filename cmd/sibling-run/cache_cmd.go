@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,7 +34,7 @@ func (c *cacheLsCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "JOB\tPATH\tSIZE\tLAST USED\tVOLUME")
 	for _, ci := range caches {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ci.Key, ci.Path, describeSize(ci), describeLastUse(ci, time.Now()), ci.Volume)
@@ -67,7 +66,7 @@ func (c *cachePruneCmd) Run(g *globals) error {
 		verb = "would remove"
 	}
 	for _, ci := range removed {
-		fmt.Fprintf(os.Stdout, "%s %s (%s %s, %s, last used %s)\n", verb, ci.Volume, ci.Key, ci.Path, describeSize(ci), describeLastUse(ci, time.Now()))
+		fmt.Fprintf(g.Stdout, "%s %s (%s %s, %s, last used %s)\n", verb, ci.Volume, ci.Key, ci.Path, describeSize(ci), describeLastUse(ci, time.Now()))
 	}
 	return err
 }

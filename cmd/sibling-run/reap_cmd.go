@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"sibling-run/runner"
 )
@@ -38,11 +37,11 @@ func (r *reapCmd) Run(g *globals) error {
 		if s.Network {
 			kind = "network "
 		}
-		fmt.Fprintf(os.Stdout, "%s %s%.12s %s (owner %s", verb, kind, s.ID, s.Name, s.Owner)
+		fmt.Fprintf(g.Stdout, "%s %s%.12s %s (owner %s", verb, kind, s.ID, s.Name, s.Owner)
 		if s.BuildKey != "" {
-			fmt.Fprintf(os.Stdout, ", build %s", s.BuildKey)
+			fmt.Fprintf(g.Stdout, ", build %s", s.BuildKey)
 		}
-		fmt.Fprintln(os.Stdout, ")")
+		fmt.Fprintln(g.Stdout, ")")
 	}
 	var failed *runner.ReapFailures
 	if errors.As(err, &failed) {

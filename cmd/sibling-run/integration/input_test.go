@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,6 +48,7 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 		{"bad user", []string{"--image", busyboxImage, "--user", "1:2:3", "true"}, "--user"},
 		{"user out of range", []string{"--image", busyboxImage, "--user", "99999999999", "true"}, "out of range"},
 		{"unreachable engine", []string{"--host", "unix://" + dir + "/no.sock", "--image", busyboxImage, "true"}, "cannot reach the Docker engine"},
+		{"engine over ssh", []string{"--host", "ssh://builder@buildhost", "--image", busyboxImage, "true"}, "unix:// or tcp:// only"},
 		{"empty image", []string{"--image", "", "true"}, "--image is empty"},
 		{"blank image", []string{"--image", " ", "true"}, "--image is empty"},
 		{"absent network", []string{"--image", busyboxImage, "--network", "sibling-run-test-absent-" + runID, "true"}, "no such network"},
@@ -158,5 +160,53 @@ func TestAbsentUserNameIsRefusedAndRemoved(t *testing.T) {
 	}
 	if left := containersWith(t, label); len(left) > 0 {
 		t.Errorf("the sibling %.12s was left behind", left[0].ID)
+	}
+}
+
+// A user outside the socket's group is told so, with the group to join, not
+// that nothing answers: the engine is there, the permission is missing.
+func TestSocketWithoutPermissionNamesItsGroup(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test runs sibling-run as another uid, which needs root (CI runs as root)")
+	}
+	dir, err := os.MkdirTemp("", "sibling-run-socket-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(dir, "engine.sock")
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := os.Chmod(socket, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	// The binary's own directory is root's alone: the other uid gets a copy.
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(dir, "sibling-run")
+	if err := os.WriteFile(copied, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := siblingRunCommand(dir, []string{"DOCKER_HOST=unix://" + socket}, "--image", busyboxImage, "true")
+	cmd.Path, cmd.Args[0] = copied, copied
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4242}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); cmd.ProcessState == nil {
+		t.Fatalf("running sibling-run as uid 4242: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if code := cmd.ProcessState.ExitCode(); code != 125 || len(lines) != 1 ||
+		!strings.Contains(stderr.String(), "permission denied on the Docker engine's socket "+socket) ||
+		!strings.Contains(stderr.String(), "belongs to group 0") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 125 and one line naming the socket's permission and group", code, stderr.String())
 	}
 }

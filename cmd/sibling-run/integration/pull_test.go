@@ -106,7 +106,7 @@ func TestFailedPullsSayWhyAndCreateNothing(t *testing.T) {
 		{"no credentials", t.TempDir(), pullArgs(ref, "true"),
 			[]string{"registry " + reg.addr + " refused an anonymous pull", "no credentials", "docker login " + reg.addr}},
 		{"absent tag", good, pullArgs(reg.ref("absent"), "true"),
-			[]string{"image " + reg.ref("absent") + " not found in registry " + reg.addr}},
+			[]string{"image " + reg.ref("absent") + " is not on the engine; ", "image " + reg.ref("absent") + " not found in registry " + reg.addr}},
 		{"pull never", good, pullArgs(ref, "--pull", "never", "true"),
 			[]string{ref + " is not on the engine", "--pull never"}},
 	} {
