@@ -16,11 +16,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ExitArtifactsIncomplete is the exit code of a build that passed but whose
-// artifacts could not all be copied: one was missing, too big, or the engine
-// failed while sending it. A build that failed keeps its own code.
-const ExitArtifactsIncomplete = 1
-
 // DefaultArtifactMaxSize is the default of --artifact-max-size.
 const DefaultArtifactMaxSize = "4g"
 

@@ -9,8 +9,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Exit codes that sibling-run uses for its own failures, following docker run.
+// Exit codes that sibling-run ends with besides the build's own, which passes
+// through unchanged (0-255; 128+n for a build killed by signal n). They
+// follow docker run, and timeout(1) for a timeout. A run stopped by a signal
+// (or by its parent's death) ends with 128+n of that signal: see
+// InterruptError.
 const (
+	// ExitArtifactsIncomplete reports a build that passed but whose artifacts
+	// could not all be copied: one was missing, too big, refused (its path
+	// replaced by a link) or cut short. A build that failed keeps its own code.
+	ExitArtifactsIncomplete = 1
+	// ExitTimeout reports that the build ran longer than --timeout and was
+	// stopped, as timeout(1) reports it.
+	ExitTimeout = 124
 	// ExitToolFailure reports that sibling-run or the engine failed: bad input,
 	// an unreachable engine, an absent image, an unshared working directory.
 	ExitToolFailure = 125
@@ -18,6 +29,9 @@ const (
 	ExitCannotInvoke = 126
 	// ExitNotFound reports that the build's command does not exist in the image.
 	ExitNotFound = 127
+	// ExitWaitTimedOut is wait-tcp's own code, inside the engine, for a port
+	// that did not answer in time; the run turns it into a service failure.
+	ExitWaitTimedOut = 1
 )
 
 // ExitError is a failure that carries the exit code sibling-run should end with.

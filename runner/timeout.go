@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// ExitTimeout reports that the build ran longer than --timeout and was
-// stopped, as timeout(1) reports it.
-const ExitTimeout = 124
-
 // TimeoutError is the error a run ends with when its build ran longer than
 // Config.Timeout. The run's context is cancelled with it as the cause, so the
 // build is stopped in stages like after a signal (SIGTERM, then SIGKILL after

@@ -36,7 +36,7 @@ func (w *waitTCPCmd) Run(g *globals) error {
 		}
 		select {
 		case <-ctx.Done():
-			return &runner.ExitError{Code: 1, Err: fmt.Errorf("no TCP connection to %s within %s: %w", w.Address, w.Timeout, err)}
+			return &runner.ExitError{Code: runner.ExitWaitTimedOut, Err: fmt.Errorf("no TCP connection to %s within %s: %w", w.Address, w.Timeout, err)}
 		case <-time.After(dialPause):
 		}
 	}
