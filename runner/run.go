@@ -193,8 +193,10 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	defer abort(nil)
 	head := &outputHead{} // to recognise an init that could not exec the command
 	output := att.passOutput(head.tee(cfg.Stdout), head.tee(cfg.Stderr), cfg.TTY, abort)
-	if cfg.Interactive {
-		att.forwardInput(cfg.Stdin)
+	// A terminal's input is forwarded once it is raw (below): before that,
+	// its line discipline would turn a ^D into an end of input.
+	if cfg.Interactive && !cfg.TTY {
+		att.forwardInput(cfg.Stdin, false)
 	}
 
 	// An orphan of a killed build of the same plan may still be writing into
@@ -220,6 +222,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		}
 		restoreTerminal = sync.OnceFunc(restore)
 		defer restoreTerminal()
+		att.forwardInput(cfg.Stdin, true)
 	}
 	// The build may already run, and print, when the engine dies before its
 	// answer to the start arrives.

@@ -119,10 +119,17 @@ func (m errorMarkingWriter) Write(p []byte) (int, error) {
 
 // forwardInput copies stdin to the sibling and closes its input at EOF, so a
 // build that reads its input to the end finishes.
-func (a *attachment) forwardInput(stdin io.Reader) {
+//
+// With a terminal (tty) the input is never closed: the engine ends a
+// terminal's output when its input closes, and the build's last lines would
+// be lost. A terminal's end of input (^D) reaches the build as a key, which
+// its own terminal turns into an end of file.
+func (a *attachment) forwardInput(stdin io.Reader, tty bool) {
 	go func() {
 		_, _ = io.Copy(a.conn.Conn, stdin)
-		_ = a.conn.CloseWrite()
+		if !tty {
+			_ = a.conn.CloseWrite()
+		}
 	}()
 }
 
