@@ -60,7 +60,9 @@ func TestReapWatchRemovesTheOrphansOfAGoneAgentContainer(t *testing.T) {
 	if !gone {
 		t.Fatalf("the orphan of a removed agent container is still there %s after the reaper started", took)
 	}
-	if !strings.Contains(watcher.String(), "removed a sibling whose sibling-run is gone") {
+	// The line comes once the sweep has also looked at the networks, a
+	// moment after the sibling is gone.
+	if !watcher.waitFor("removed a sibling whose sibling-run is gone", 30*time.Second) {
 		t.Errorf("the reaper did not say what it removed:\n%s", watcher)
 	}
 
@@ -207,6 +209,18 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// waitFor reports whether text appears in b within timeout.
+func (b *syncBuffer) waitFor(text string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(b.String(), text) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // An engine restart must not end the reaper: it watches again once the
