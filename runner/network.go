@@ -90,7 +90,10 @@ func reapNetworks(ctx context.Context, api *client.Client, me owner, scope reapS
 // container of a container:NAME network, so that a typo is refused before
 // anything is created. It costs one inspect, and none without --network.
 func checkNetwork(ctx context.Context, api *client.Client, mode string) error {
-	if mode == "" || mode == "default" {
+	// The engine's own modes need no check; Podman has no network named
+	// none or host to inspect (Docker has).
+	switch mode {
+	case "", "default", "none", "host", "bridge":
 		return nil
 	}
 	var err error

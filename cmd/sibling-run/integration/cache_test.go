@@ -68,6 +68,7 @@ func mustRun(t *testing.T, dir string, env []string, args ...string) string {
 // another job, or another working directory without Bamboo, sees its own;
 // and reap leaves caches alone.
 func TestCacheKeepsAPathBetweenBuildsOfOneJobOnly(t *testing.T) {
+	notUnderPodman(t, "caches: Podman 4.3 does not label a volume created by a mount (VolumeOptions.Labels), so caches go unfound there; a known gap (docs/podman.md)")
 	img := serviceImage(t, "seeded", "RUN mkdir /seed && echo seeded > /seed/file")
 	label := cacheCase(t)
 	job := []string{"bamboo_buildKey=TEST-" + runID + "-JOB1"}
@@ -122,6 +123,7 @@ func TestCacheKeepsAPathBetweenBuildsOfOneJobOnly(t *testing.T) {
 // Two builds of one job at once get a cache each, unless the cache is
 // :shared; the second's is kept for the next time two run at once.
 func TestCacheOfBuildsRunningAtOnce(t *testing.T) {
+	notUnderPodman(t, "caches: Podman 4.3 does not label a volume created by a mount, and its name conflict is not reported as one; a known gap (docs/podman.md)")
 	label := cacheCase(t)
 	for _, tc := range []struct {
 		cache, secondSees string
@@ -159,6 +161,7 @@ func TestCacheOfBuildsRunningAtOnce(t *testing.T) {
 // cache ls shows job, path, size and last use; prune removes by age, by a
 // size budget (least recently used first) and all, and only caches.
 func TestCacheLsAndPrune(t *testing.T) {
+	notUnderPodman(t, "caches: Podman 4.3 does not label a volume created by a mount; a known gap (docs/podman.md)")
 	label := cacheCase(t)
 	ctx := context.Background()
 	// A volume of the test's that is no cache: prune must leave it.
@@ -271,6 +274,7 @@ func TestVolumeFlagMountsNamedVolumesAndBinds(t *testing.T) {
 // Bad --cache, -v and cache prune input: 125, one line, nothing created and
 // no cache removed.
 func TestCacheAndVolumeBadInput(t *testing.T) {
+	notUnderPodman(t, "caches: its setup makes a labelled cache, which Podman 4.3 leaves unlabelled; a known gap (docs/podman.md)")
 	label := cacheCase(t)
 	dir := t.TempDir()
 	mustRun(t, dir, nil, buildArgs("--label", label, "--cache", "/c", "true")...)

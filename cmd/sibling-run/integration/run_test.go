@@ -350,6 +350,7 @@ func TestVersionNamesTheTool(t *testing.T) {
 // and the task would pass with an empty log. -t alone needs no terminal and
 // loses nothing.
 func TestInteractiveTerminalNeedsATerminal(t *testing.T) {
+	notUnderPodman(t, "Podman 4.3 refuses a bind whose path has a comma (its subtest directories do), a known gap (docs/podman.md)")
 	build := []string{"sh", "-c", "echo hi; sleep 0.5; echo late; exit 3"}
 	for _, tc := range []struct {
 		name  string
