@@ -306,13 +306,7 @@ func TestCacheAndVolumeBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := siblingRun(t, dir, nil, tc.args...)
-			if r.code != 125 {
-				t.Errorf("exit code %d, want 125", r.code)
-			}
-			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			if len(lines) != 1 || !strings.Contains(r.stderr, tc.says) {
-				t.Errorf("stderr should be one line saying %q, got:\n%s", tc.says, r.stderr)
-			}
+			assertRefused(t, r, tc.says)
 			assertCreatedNothing(t, r)
 			if n := len(cacheVolumes(t, label)); n != 1 {
 				t.Errorf("%d caches of the test's, want its 1", n)

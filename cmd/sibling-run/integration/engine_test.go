@@ -324,6 +324,19 @@ func containersWith(t *testing.T, labels ...string) []container.Summary {
 	return list
 }
 
+// assertRefused fails t unless r is how bad input must end: exit code 125
+// and one line on stderr that says says.
+func assertRefused(t *testing.T, r result, says string) {
+	t.Helper()
+	if r.code != 125 {
+		t.Errorf("exit code %d, want 125", r.code)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) != 1 || !strings.Contains(r.stderr, says) {
+		t.Errorf("stderr should be one line saying %q, got:\n%s", says, r.stderr)
+	}
+}
+
 // assertCreatedNothing fails t if the sibling-run process of r left or made
 // anything on the engine: sibling-run puts its owner labels (host and pid) on
 // every container and network it creates, so those labels name exactly what

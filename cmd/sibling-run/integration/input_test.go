@@ -59,13 +59,7 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := siblingRun(t, dir, nil, tc.args...)
-			if r.code != 125 {
-				t.Errorf("exit code %d, want 125", r.code)
-			}
-			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			if len(lines) != 1 || !strings.Contains(r.stderr, tc.says) {
-				t.Errorf("stderr should be one line saying %q, got:\n%s", tc.says, r.stderr)
-			}
+			assertRefused(t, r, tc.says)
 			if strings.Contains(r.stderr, "TOPS3CR") {
 				t.Errorf("a secret's value was printed:\n%s", r.stderr)
 			}
