@@ -24,8 +24,8 @@ type Result struct {
 // Run runs cfg's build in a sibling container on the engine that api talks to
 // and returns the build's exit code.
 //
-// Everything that can be checked is checked before the sibling is created, so
-// bad input creates nothing. The sibling is attached and waited on before it
+// Everything that can be checked is checked before anything is created (see
+// plan), so bad input creates nothing. The sibling is attached and waited on before it
 // starts, and Run returns only after every byte of its output has been copied
 // to cfg.Stdout and cfg.Stderr. The sibling is removed on every path unless
 // cfg.Keep is set, even when ctx is cancelled: then the build is sent the
