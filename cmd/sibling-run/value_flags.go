@@ -37,6 +37,17 @@ func parseLabels(entries []string) (map[string]string, error) {
 	return labels, nil
 }
 
+// checkLabelFilters refuses a --label filter of reap or cache without a key;
+// the engine takes the rest, KEY=VALUE or KEY, as it is.
+func checkLabelFilters(entries []string) error {
+	for _, entry := range entries {
+		if key, _, _ := strings.Cut(entry, "="); key == "" {
+			return fmt.Errorf("--label %q has no key; use KEY=VALUE or KEY", entry)
+		}
+	}
+	return nil
+}
+
 // parseTmpfs reads --tmpfs PATH[:OPTIONS] entries: a tmpfs at the absolute
 // PATH, with mount options like size=64m,noexec.
 func parseTmpfs(entries []string) ([]runner.TmpfsSpec, error) {

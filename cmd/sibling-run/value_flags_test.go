@@ -55,6 +55,17 @@ func TestParseLabels(t *testing.T) {
 	}
 }
 
+func TestCheckLabelFilters(t *testing.T) {
+	if err := checkLabelFilters([]string{"team=a", "flaky", "k="}); err != nil {
+		t.Errorf("good filters refused: %v", err)
+	}
+	for _, bad := range []string{"=x", ""} {
+		if err := checkLabelFilters([]string{"ok", bad}); err == nil || !strings.Contains(err.Error(), `--label "`+bad+`" has no key`) {
+			t.Errorf("--label %q: err = %v, want one saying it has no key", bad, err)
+		}
+	}
+}
+
 func TestParseTmpfs(t *testing.T) {
 	got, err := parseTmpfs([]string{"/tmp", "/run/cache:size=64m,noexec", "/var/x/"})
 	want := []runner.TmpfsSpec{{Path: "/tmp"}, {Path: "/run/cache", Options: "size=64m,noexec"}, {Path: "/var/x"}}

@@ -39,6 +39,8 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 		{"bad duration", []string{"--image", busyboxImage, "--stop-timeout", "soon", "true"}, "--stop-timeout"},
 		{"reserved label", []string{"--image", busyboxImage, "--label", "sibling-run.owner=me", "true"}, "reserves"},
 		{"label without key", []string{"--image", busyboxImage, "--label", "=x", "true"}, `--label "=x" has no key`},
+		{"reap label without key", []string{"reap", "--label", "=x"}, `--label "=x" has no key`},
+		{"cache ls label without key", []string{"cache", "ls", "--label", "=x"}, `--label "=x" has no key`},
 		{"bad shm size", []string{"--image", busyboxImage, "--shm-size", "0", "true"}, `--shm-size "0" is not a size`},
 		{"tmpfs relative", []string{"--image", busyboxImage, "--tmpfs", "scratch:size=1m", "true"}, `--tmpfs "scratch:size=1m" needs an absolute path`},
 		{"tmpfs twice", []string{"--image", busyboxImage, "--tmpfs", "/scratch", "--tmpfs", "/scratch/:size=1m", "true"}, "--tmpfs mounts /scratch a second time"},
