@@ -3,7 +3,6 @@ package runner
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -12,12 +11,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
-	"github.com/docker/go-units"
 	"github.com/rs/zerolog"
 )
-
-// DefaultArtifactMaxSize is the default of --artifact-max-size.
-const DefaultArtifactMaxSize = "4g"
 
 // artifact is one --artifact: a path in the sibling's own filesystem and the
 // directory under the working directory that receives it, under its own name.
@@ -46,53 +41,29 @@ func (plan *artifactPlan) holdRoot(workdir string) error {
 	return err
 }
 
-// planArtifacts checks the --artifact entries and --artifact-max-size against
-// the working directory workdir (absolute, symlinks resolved; given is the
-// directory as the user named it) before anything is created.
-func planArtifacts(entries []string, maxSize, workdir, given string) (artifactPlan, error) {
+// planArtifacts checks the artifacts and their size cap against the working
+// directory workdir (absolute, symlinks resolved; given is the directory as
+// the user named it) before anything is created.
+func planArtifacts(specs []ArtifactSpec, maxSize int64, workdir, given string) (artifactPlan, error) {
 	var plan artifactPlan
-	if len(entries) == 0 {
+	if len(specs) == 0 {
 		return plan, nil
 	}
-	if maxSize == "" {
-		maxSize = DefaultArtifactMaxSize
+	if maxSize <= 0 {
+		return plan, fmt.Errorf("--artifact-max-size of %d bytes leaves no room for artifacts; give a size like 500m or 4g", maxSize)
 	}
-	size, err := units.RAMInBytes(maxSize)
-	if err != nil || size <= 0 {
-		return plan, fmt.Errorf("--artifact-max-size %q is not a size; use a number with an optional unit, like 500m or 4g", maxSize)
-	}
-	plan.maxSize = size
-	for _, entry := range entries {
-		a, err := parseArtifact(entry, workdir, given)
-		if err != nil {
-			return plan, fmt.Errorf("--artifact %q: %w", entry, err)
+	plan.maxSize = maxSize
+	for _, a := range specs {
+		if !path.IsAbs(a.Src) || path.Clean(a.Src) != a.Src || a.Src == "/" {
+			return plan, fmt.Errorf("--artifact %s: the path in the sibling must be absolute and clean, and not /", a.Src)
 		}
-		plan.artifacts = append(plan.artifacts, a)
+		rel, err := destUnderWorkdir(a.Dest, workdir, given)
+		if err != nil {
+			return plan, fmt.Errorf("--artifact %s: %w", a.Src, err)
+		}
+		plan.artifacts = append(plan.artifacts, artifact{Src: a.Src, Dest: rel})
 	}
 	return plan, nil
-}
-
-// parseArtifact reads SRC[:DEST]. SRC is an absolute path in the sibling;
-// DEST is a directory under the working directory, relative to it or
-// absolute, and must stay under it even through the symbolic links that
-// exist now.
-func parseArtifact(entry, workdir, given string) (artifact, error) {
-	src, dest, _ := strings.Cut(entry, ":")
-	if !strings.HasPrefix(src, "/") {
-		return artifact{}, errors.New("the path in the sibling must be absolute, like /out/reports")
-	}
-	src = path.Clean(src)
-	if src == "/" {
-		return artifact{}, errors.New("the sibling's whole filesystem cannot be an artifact; name a directory or file in it")
-	}
-	if strings.ContainsRune(entry, 0) {
-		return artifact{}, errors.New("the entry contains a NUL byte")
-	}
-	rel, err := destUnderWorkdir(dest, workdir, given)
-	if err != nil {
-		return artifact{}, err
-	}
-	return artifact{Src: src, Dest: rel}, nil
 }
 
 // destUnderWorkdir returns dest relative to workdir, or why it is not under it.

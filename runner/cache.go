@@ -66,11 +66,10 @@ func planCaches(cfg Config, workdir string) (cachePlan, error) {
 		}
 		seen[c.Path] = true
 	}
-	labels, err := parseLabels(cfg.Labels)
-	if err != nil {
+	if err := checkLabels(cfg.Labels); err != nil {
 		return p, err
 	}
-	p.Labels = labels
+	p.Labels = cfg.Labels
 	return p, nil
 }
 

@@ -95,7 +95,7 @@ func TestPlanCachesRefusesBadPaths(t *testing.T) {
 			t.Errorf("%+v accepted", caches)
 		}
 	}
-	p, err := planCaches(Config{Caches: []CacheSpec{{Path: "/a"}}, Labels: []string{"x=1"}}, "/w")
+	p, err := planCaches(Config{Caches: []CacheSpec{{Path: "/a"}}, Labels: map[string]string{"x": "1"}}, "/w")
 	if err != nil || p.Key != "dir:/w" || p.Labels["x"] != "1" {
 		t.Errorf("plan %+v, %v: want the working directory as key and the run's labels", p, err)
 	}

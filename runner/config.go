@@ -43,13 +43,13 @@ type Config struct {
 
 	Env         []string // -e entries: NAME=VALUE, or NAME to copy from Environ
 	EnvFiles    []string
-	PassEnv     []string // prefixes of Environ's names that reach the build
-	Environ     []string // sibling-run's own environment (os.Environ())
-	BuildKey    string   // bamboo_buildResultKey, for the labels and the name
-	Labels      []string // KEY=VALUE or KEY
-	User        string   // "": the working directory's owner; "image": the image's USER
+	PassEnv     []string          // prefixes of Environ's names that reach the build
+	Environ     []string          // sibling-run's own environment (os.Environ())
+	BuildKey    string            // bamboo_buildResultKey, for the labels and the name
+	Labels      map[string]string // the user's labels; the sibling-run. prefix is refused
+	User        string            // "": the working directory's owner; "image": the image's USER
 	Network     string
-	Memory      string // docker's size syntax: 512m, 2g; "" for no limit
+	Memory      int64 // bytes; 0 for no limit
 	CPUs        float64
 	Init        bool
 	StopTimeout time.Duration
@@ -63,23 +63,47 @@ type Config struct {
 
 	// Limits beyond Memory and CPUs, with docker run's meanings.
 	PidsLimit int64         // 0: the engine's default; -1: unlimited
-	ShmSize   string        // size of /dev/shm, docker's size syntax; "" for the engine's default
-	Tmpfs     []string      // PATH[:OPTIONS]: tmpfs mounts
+	ShmSize   int64         // bytes of /dev/shm; 0 for the engine's default
+	Tmpfs     []TmpfsSpec   // tmpfs mounts
 	Timeout   time.Duration // longest the build may run; 0 for no limit
 
-	// Services are IMAGE[=ALIAS] entries: containers started on a network of
-	// the build's own before it, each reachable by its alias and ready (see
-	// waitReady) within ServiceTimeout.
-	Services       []string
+	// Services are containers started on a network of the build's own
+	// before it, each reachable by its alias and ready (see waitReady)
+	// within ServiceTimeout.
+	Services       []ServiceSpec
 	ServiceTimeout time.Duration
 
-	// Artifacts are SRC[:DEST] entries copied out of the sibling after the
-	// build (see artifact.go); ArtifactMaxSize caps their bytes ("" for 4g).
-	Artifacts       []string
-	ArtifactMaxSize string
+	// Artifacts are copied out of the sibling after the build (see
+	// artifact.go); ArtifactMaxSize caps their bytes together and must be
+	// positive when there are any.
+	Artifacts       []ArtifactSpec
+	ArtifactMaxSize int64
 
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	Log    zerolog.Logger
+}
+
+// TmpfsSpec is a tmpfs mounted in the sibling.
+type TmpfsSpec struct {
+	Path    string // absolute and clean, not /
+	Options string // mount options, like size=64m,noexec; "" for the engine's
+}
+
+// ServiceSpec is a service container: its image, and the alias the build
+// reaches it by, a DNS label unique among the build's services.
+type ServiceSpec struct {
+	Image string `json:"image"`
+	Alias string `json:"alias"`
+}
+
+// ArtifactSpec is a path copied out of the sibling after the build.
+type ArtifactSpec struct {
+	// Src is absolute and clean, in the sibling's own filesystem, not /.
+	Src string
+	// Dest is the directory that receives Src under its own name: relative
+	// to the working directory, or absolute under it; "" for the working
+	// directory itself. Run refuses one that leads outside it.
+	Dest string
 }

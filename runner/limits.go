@@ -3,16 +3,13 @@ package runner
 import (
 	"fmt"
 	"path"
-	"strings"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/go-units"
 )
 
-// applyLimits checks --timeout, --stop-timeout, --pids-limit, --shm-size and --tmpfs and sets them on
-// host, with docker run's meanings: a pids limit of 0 leaves the engine's
-// default, -1 means unlimited; --tmpfs PATH[:OPTIONS] mounts a tmpfs at the
-// absolute PATH with mount options like size=64m,noexec.
+// applyLimits checks --timeout, --stop-timeout, --pids-limit, --shm-size and
+// --tmpfs and sets them on host, with docker run's meanings: a pids limit of
+// 0 leaves the engine's default, -1 means unlimited.
 func applyLimits(cfg Config, host *container.HostConfig) error {
 	if cfg.Timeout < 0 {
 		return fmt.Errorf("--timeout %s is negative; use a duration like 30m, or 0 for no limit", cfg.Timeout)
@@ -27,26 +24,21 @@ func applyLimits(cfg Config, host *container.HostConfig) error {
 		limit := cfg.PidsLimit
 		host.Resources.PidsLimit = &limit
 	}
-	if cfg.ShmSize != "" {
-		size, err := units.RAMInBytes(cfg.ShmSize)
-		if err != nil || size <= 0 {
-			return fmt.Errorf("--shm-size %q is not a size; use a number with an optional unit, like 64m or 1g", cfg.ShmSize)
-		}
-		host.ShmSize = size
+	if cfg.ShmSize < 0 {
+		return fmt.Errorf("--shm-size of %d bytes is negative; give a size like 64m or 1g", cfg.ShmSize)
 	}
-	for _, entry := range cfg.Tmpfs {
-		dir, options, _ := strings.Cut(entry, ":")
-		if !path.IsAbs(dir) || path.Clean(dir) == "/" {
-			return fmt.Errorf("--tmpfs %q needs an absolute path other than /, like /tmp or /run:size=64m", entry)
+	host.ShmSize = cfg.ShmSize
+	for _, t := range cfg.Tmpfs {
+		if !path.IsAbs(t.Path) || path.Clean(t.Path) != t.Path || t.Path == "/" {
+			return fmt.Errorf("--tmpfs %q is not an absolute path other than /; give one like /tmp", t.Path)
 		}
-		dir = path.Clean(dir)
-		if _, dup := host.Tmpfs[dir]; dup {
-			return fmt.Errorf("--tmpfs %q mounts %s a second time; give each path once", entry, dir)
+		if _, dup := host.Tmpfs[t.Path]; dup {
+			return fmt.Errorf("--tmpfs mounts %s a second time; give each path once", t.Path)
 		}
 		if host.Tmpfs == nil {
 			host.Tmpfs = map[string]string{}
 		}
-		host.Tmpfs[dir] = options
+		host.Tmpfs[t.Path] = t.Options
 	}
 	return nil
 }

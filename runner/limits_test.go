@@ -11,8 +11,8 @@ func TestBuildSpecLimits(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
 		pids      int64
-		shm       string
-		tmpfs     []string
+		shm       int64
+		tmpfs     []TmpfsSpec
 		wantPids  *int64
 		wantShm   int64
 		wantTmpfs map[string]string
@@ -20,9 +20,9 @@ func TestBuildSpecLimits(t *testing.T) {
 		{name: "none"},
 		{name: "pids", pids: 100, wantPids: ptr(int64(100))},
 		{name: "pids unlimited", pids: -1, wantPids: ptr(int64(-1))},
-		{name: "shm", shm: "256m", wantShm: 256 << 20},
-		{name: "tmpfs", tmpfs: []string{"/tmp", "/run/cache:size=64m,noexec", "/var/x/"},
-			wantTmpfs: map[string]string{"/tmp": "", "/run/cache": "size=64m,noexec", "/var/x": ""}},
+		{name: "shm", shm: 256 << 20, wantShm: 256 << 20},
+		{name: "tmpfs", tmpfs: []TmpfsSpec{{Path: "/tmp"}, {Path: "/run/cache", Options: "size=64m,noexec"}},
+			wantTmpfs: map[string]string{"/tmp": "", "/run/cache": "size=64m,noexec"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := baseConfig()
@@ -52,13 +52,11 @@ func TestBuildSpecRefusesBadLimits(t *testing.T) {
 		says string
 	}{
 		{"pids below -1", func(c *Config) { c.PidsLimit = -2 }, "--pids-limit -2"},
-		{"shm not a size", func(c *Config) { c.ShmSize = "lots" }, `--shm-size "lots"`},
-		{"shm zero", func(c *Config) { c.ShmSize = "0" }, "--shm-size"},
-		{"shm negative", func(c *Config) { c.ShmSize = "-1m" }, "--shm-size"},
-		{"tmpfs relative", func(c *Config) { c.Tmpfs = []string{"tmp"} }, `--tmpfs "tmp"`},
-		{"tmpfs empty", func(c *Config) { c.Tmpfs = []string{":size=1m"} }, "--tmpfs"},
-		{"tmpfs root", func(c *Config) { c.Tmpfs = []string{"/"} }, "--tmpfs"},
-		{"tmpfs twice", func(c *Config) { c.Tmpfs = []string{"/tmp", "/tmp/:size=1m"} }, "a second time"},
+		{"shm negative", func(c *Config) { c.ShmSize = -1 }, "--shm-size"},
+		{"tmpfs relative", func(c *Config) { c.Tmpfs = []TmpfsSpec{{Path: "tmp"}} }, `--tmpfs "tmp"`},
+		{"tmpfs not clean", func(c *Config) { c.Tmpfs = []TmpfsSpec{{Path: "/tmp/"}} }, `--tmpfs "/tmp/"`},
+		{"tmpfs root", func(c *Config) { c.Tmpfs = []TmpfsSpec{{Path: "/"}} }, "--tmpfs"},
+		{"tmpfs twice", func(c *Config) { c.Tmpfs = []TmpfsSpec{{Path: "/tmp"}, {Path: "/tmp", Options: "size=1m"}} }, "a second time"},
 		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "--timeout"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

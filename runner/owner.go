@@ -167,3 +167,14 @@ func containerGone(ctx context.Context, api *client.Client, id string, created i
 
 // processKey identifies the process within its namespace, pid reuse included.
 func (o owner) processKey() string { return strconv.Itoa(o.PID) + "/" + o.Start }
+
+// checkLabels refuses the user's labels that could pass for sibling-run's
+// own: reaping trusts those.
+func checkLabels(labels map[string]string) error {
+	for key := range labels {
+		if strings.HasPrefix(key, labelPrefix) {
+			return fmt.Errorf("--label %s uses the prefix %q, which sibling-run reserves for its own labels; choose another key", key, labelPrefix)
+		}
+	}
+	return nil
+}

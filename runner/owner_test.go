@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -144,5 +145,24 @@ func TestOwnerString(t *testing.T) {
 	o := owner{ID: "host:agent-7", PID: 4242}
 	if got, want := o.String(), "host:agent-7 pid 4242"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestCheckLabelsRefusesTheReservedPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		labels map[string]string
+		says   string // "" for no error
+	}{
+		{nil, ""},
+		{map[string]string{"team": "x", "flaky": ""}, ""},
+		// Only the exact reserved prefix is refused.
+		{map[string]string{"sibling-run-extra": "x"}, ""},
+		{map[string]string{"sibling-run.owner": "me"}, "--label sibling-run.owner uses the prefix"},
+		{map[string]string{"team": "x", "sibling-run.mine": ""}, "reserves"},
+	} {
+		err := checkLabels(tt.labels)
+		if tt.says == "" && err != nil || tt.says != "" && (err == nil || !strings.Contains(err.Error(), tt.says)) {
+			t.Errorf("checkLabels(%v) = %v, want %q", tt.labels, err, tt.says)
+		}
 	}
 }

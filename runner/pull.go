@@ -96,7 +96,7 @@ func newPuller(api *client.Client, cfg Config) *puller {
 // created.
 func checkPull(cfg Config) error {
 	if cfg.PullRetries < 0 {
-		return toolFailure("--pull-retries %d: give 0 or more retries", cfg.PullRetries)
+		return fmt.Errorf("--pull-retries %d: give 0 or more retries", cfg.PullRetries)
 	}
 	return nil
 }

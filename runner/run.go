@@ -24,8 +24,8 @@ type Result struct {
 // Run runs cfg's build in a sibling container on the engine that api talks to
 // and returns the build's exit code.
 //
-// Everything that can be checked is checked before the sibling is created, so
-// bad input creates nothing. The sibling is attached and waited on before it
+// Everything that can be checked is checked before anything is created (see
+// plan), so bad input creates nothing. The sibling is attached and waited on before it
 // starts, and Run returns only after every byte of its output has been copied
 // to cfg.Stdout and cfg.Stderr. The sibling is removed on every path unless
 // cfg.Keep is set, even when ctx is cancelled: then the build is sent the
@@ -37,61 +37,15 @@ type Result struct {
 // A failure of sibling-run or the engine is returned as an error with an exit
 // code (ExitError: 125, or 126 and 127 when the command cannot be started).
 func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
-	if err := checkImageName(cfg.Image); err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	workdir, err := resolveWorkdir(cfg.Workdir)
+	p, err := plan(ctx, api, cfg)
 	if err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	env, err := buildEnv(cfg.Environ, cfg.PassEnv, cfg.EnvFiles, cfg.Env)
-	if err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	buildUser, err := resolveUser(cfg.User, workdir)
-	if err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	cfg.User, env = buildUser.Spec, withUserEnv(env, buildUser)
-	artifacts, err := planArtifacts(cfg.Artifacts, cfg.ArtifactMaxSize, workdir, cfg.Workdir)
-	if err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	self := detectSelf()
-	cfg.Log.Debug().Str("container", self.ID).Str("found_in", self.How).Msg("where sibling-run runs")
-	mounts, err := planMounts(ctx, api, cfg, workdir, self)
-	if err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	me := currentOwner(self.ID)
-	sp, err := buildSpec(cfg, env, mounts, me.labels())
-	if err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	services, err := parseServices(cfg)
-	if err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	if err := checkNetwork(ctx, api, cfg.Network); err != nil {
-		return Result{}, toolFailure("%w", err)
-	}
-	withServices(&sp, services)
-	sp.user, sp.artifacts, sp.caches = buildUser, artifacts, mounts.Caches
-	if sp.caches.exclusive() {
-		sp.Name = sp.caches.leaseName(1)
-	}
-	logMounts(cfg.Log, mounts)
-	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Strs("env", maskSecrets(env)).Msg("sibling spec")
-	if err := checkPull(cfg); err != nil {
-		return Result{}, err
-	}
-	if err := checkTerminal(cfg); err != nil {
 		return Result{}, err
 	}
 	if cfg.DryRun {
-		return Result{}, printSpec(cfg, sp)
+		return Result{}, printSpec(cfg, p.spec)
 	}
-	err = sp.artifacts.holdRoot(workdir)
+	sp := p.spec
+	err = sp.artifacts.holdRoot(p.workdir)
 	defer sp.artifacts.root.Close()
 	if err != nil {
 		return Result{}, toolFailure("%w", err)
@@ -104,19 +58,19 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 		defer close(orphansCleared)
 		reapCtx, cancel := detached(ctx, removeTimeout)
 		defer cancel()
-		reapOwnOrphans(reapCtx, api, me, cfg.Log)
+		reapOwnOrphans(reapCtx, api, p.owner, cfg.Log)
 	}()
 	defer func() { <-orphansCleared }()
 
-	if len(services) > 0 {
-		set, err := startServices(ctx, api, cfg, services, sp)
+	if len(cfg.Services) > 0 {
+		set, err := startServices(ctx, api, cfg, sp)
 		defer set.remove(ctx, cfg.Keep)
 		if err != nil {
-			return Result{}, hideSecretValues(err, env)
+			return Result{}, hideSecretValues(err, p.env)
 		}
 	}
 	res, err := runSibling(ctx, api, cfg, sp, orphansCleared)
-	return res, hideSecretValues(err, env)
+	return res, hideSecretValues(err, p.env)
 }
 
 // runSibling creates, attaches, starts, waits for and removes the sibling. It

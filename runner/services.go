@@ -17,76 +17,37 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// service is one --service entry: an image, and the name the build reaches
-// it by on the build's network.
-type service struct {
-	Image string `json:"image"`
-	Alias string `json:"alias"`
-}
+// dnsLabel is what a service's alias must be: a name the build can resolve.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-var (
-	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	dnsUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
-)
-
-// parseServices reads --service IMAGE[=ALIAS] entries and checks them
-// against the rest of cfg. An alias must be a DNS label, unique among the
-// services; without one it is derived from the image (serviceAlias).
-func parseServices(cfg Config) ([]service, error) {
+// checkServices checks cfg.Services against each other and the rest of cfg.
+func checkServices(cfg Config) error {
 	if len(cfg.Services) == 0 {
-		return nil, nil
+		return nil
 	}
 	// Services live on a network of the build's own, which the build must
 	// join to resolve their aliases; a second network would make it
 	// ambiguous which one the build's traffic takes, so the two exclude
 	// each other.
 	if cfg.Network != "" {
-		return nil, fmt.Errorf("--network %s cannot be combined with --service: the build and its services run on a network of their own; drop --network", cfg.Network)
+		return fmt.Errorf("--network %s cannot be combined with --service: the build and its services run on a network of their own; drop --network", cfg.Network)
 	}
 	if cfg.ServiceTimeout <= 0 {
-		return nil, fmt.Errorf("--service-timeout %s is not a time to wait; use a duration like 60s", cfg.ServiceTimeout)
+		return fmt.Errorf("--service-timeout %s is not a time to wait; use a duration like 60s", cfg.ServiceTimeout)
 	}
-	var services []service
-	seen := map[string]string{}
-	for _, entry := range cfg.Services {
-		image, alias, explicit := strings.Cut(entry, "=")
-		if image == "" {
-			return nil, fmt.Errorf("--service %q names no image; use IMAGE or IMAGE=ALIAS", entry)
+	seen := map[string]bool{}
+	for _, svc := range cfg.Services {
+		if svc.Image == "" || !dnsLabel.MatchString(svc.Alias) || seen[svc.Alias] {
+			return fmt.Errorf("--service %s=%s: give an image and an alias that is a DNS label no other service has", svc.Image, svc.Alias)
 		}
-		if explicit {
-			alias = strings.ToLower(alias)
-			if !dnsLabel.MatchString(alias) {
-				return nil, fmt.Errorf("--service %q: the alias %q is not a DNS label; use letters, digits and inner hyphens, at most 63", entry, alias)
-			}
-		} else if alias = serviceAlias(image); alias == "" {
-			return nil, fmt.Errorf("--service %q: no alias can be made from the image's name; give one as IMAGE=ALIAS", entry)
-		}
-		if other, dup := seen[alias]; dup {
-			return nil, fmt.Errorf("--service %q and %q both have the alias %s; give one another as IMAGE=ALIAS", other, entry, alias)
-		}
-		seen[alias] = entry
-		services = append(services, service{Image: image, Alias: alias})
+		seen[svc.Alias] = true
 	}
-	return services, nil
-}
-
-// serviceAlias derives a service's default alias from its image reference:
-// the last path component without tag or digest, as a DNS label
-// (library/postgres:15 gives postgres). It returns "" if nothing is left.
-func serviceAlias(image string) string {
-	name, _, _ := strings.Cut(image, "@")
-	name = name[strings.LastIndexByte(name, '/')+1:]
-	name, _, _ = strings.Cut(name, ":")
-	name = strings.Trim(dnsUnsafe.ReplaceAllString(strings.ToLower(name), "-"), "-")
-	if len(name) > 63 {
-		name = strings.TrimRight(name[:63], "-")
-	}
-	return name
+	return nil
 }
 
 // withServices puts the build on its services' network, named after the
 // sibling, so that --dry-run shows what a run would do.
-func withServices(sp *spec, services []service) {
+func withServices(sp *spec, services []ServiceSpec) {
 	if len(services) > 0 {
 		sp.HostConfig.NetworkMode = container.NetworkMode(sp.Name)
 	}
@@ -105,7 +66,7 @@ type serviceSet struct {
 
 // runningService is a service container, its output and its exit.
 type runningService struct {
-	service
+	ServiceSpec
 	id     string
 	att    *attachment
 	output <-chan error // closed when the engine ends the output stream
@@ -113,11 +74,11 @@ type runningService struct {
 	exit   *exitWatch
 }
 
-// startServices creates the build's network and starts cfg's services on it,
+// startServices creates the build's network and starts cfg.Services on it,
 // then waits until every one is ready, at most cfg.ServiceTimeout. The
 // returned set is never nil: its remove must run on every path, since the
 // network and some services may exist even when startServices fails.
-func startServices(ctx context.Context, api *client.Client, cfg Config, services []service, sp spec) (*serviceSet, error) {
+func startServices(ctx context.Context, api *client.Client, cfg Config, sp spec) (*serviceSet, error) {
 	set := &serviceSet{
 		api:       api,
 		name:      string(sp.HostConfig.NetworkMode),
@@ -133,7 +94,7 @@ func startServices(ctx context.Context, api *client.Client, cfg Config, services
 		return set, err
 	}
 	set.network = id
-	for _, svc := range services {
+	for _, svc := range cfg.Services {
 		if ctx.Err() != nil {
 			return set, context.Cause(ctx)
 		}
@@ -148,7 +109,7 @@ func startServices(ctx context.Context, api *client.Client, cfg Config, services
 // on the build's network. Its image is pulled as cfg.Pull says; the pull
 // follows pullCtx, which a signal cancels, while the engine calls that create
 // things run on ctx, which it does not.
-func (s *serviceSet) start(pullCtx, ctx context.Context, svc service, cfg Config) error {
+func (s *serviceSet) start(pullCtx, ctx context.Context, svc ServiceSpec, cfg Config) error {
 	log := s.log.With().Str("service", svc.Alias).Str("image", svc.Image).Logger()
 	created, err := createPulling(pullCtx, ctx, s.api, cfg, svc.Image, func() (container.CreateResponse, error) {
 		return s.api.ContainerCreate(ctx,
@@ -170,7 +131,7 @@ func (s *serviceSet) start(pullCtx, ctx context.Context, svc service, cfg Config
 	if err != nil {
 		return fmt.Errorf("service %s: %w", svc.Alias, err)
 	}
-	rs := &runningService{service: svc, id: created.ID, tail: newLineTail(serviceTailLines, log)}
+	rs := &runningService{ServiceSpec: svc, id: created.ID, tail: newLineTail(serviceTailLines, log)}
 	s.services = append(s.services, rs)
 
 	// Attached before start, like the sibling: a service that fails at once

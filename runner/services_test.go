@@ -13,74 +13,31 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func TestServiceAlias(t *testing.T) {
-	for _, tt := range []struct{ image, want string }{
-		{"postgres", "postgres"},
-		{"library/postgres:15", "postgres"},
-		{"registry.example.com:5000/team/redis:7-alpine", "redis"},
-		{"mysql@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "mysql"},
-		{"team/My_Queue:1", "my-queue"},
-		{"org/selenium.standalone-chrome", "selenium-standalone-chrome"},
-		{"___", ""},
-		{"a/" + strings.Repeat("x", 70), strings.Repeat("x", 63)},
-	} {
-		if got := serviceAlias(tt.image); got != tt.want {
-			t.Errorf("serviceAlias(%q) = %q, want %q", tt.image, got, tt.want)
-		}
-	}
-}
-
-func FuzzServiceAlias(f *testing.F) {
-	for _, seed := range []string{"library/postgres:15", "a/b@sha256:00", "-x-", "Ünïcode/ÄB"} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, image string) {
-		if alias := serviceAlias(image); alias != "" && !dnsLabel.MatchString(alias) {
-			t.Errorf("serviceAlias(%q) = %q, not a DNS label", image, alias)
-		}
-	})
-}
-
-func TestParseServices(t *testing.T) {
-	base := Config{ServiceTimeout: time.Minute}
+func TestCheckServices(t *testing.T) {
+	web := []ServiceSpec{{Image: "web", Alias: "web"}}
 	for _, tt := range []struct {
-		name    string
-		entries []string
-		network string
-		timeout time.Duration
-		want    []service
-		wantErr string
+		name     string
+		services []ServiceSpec
+		network  string
+		timeout  time.Duration
+		wantErr  string // "" for none
 	}{
-		{name: "none", want: nil},
-		{name: "derived and given aliases", entries: []string{"library/postgres:15", "redis:7=cache", "web=Front"},
-			want: []service{{"library/postgres:15", "postgres"}, {"redis:7", "cache"}, {"web", "front"}}},
-		{name: "duplicate derived", entries: []string{"a/web:1", "b/web:2"}, wantErr: "both have the alias web"},
-		{name: "duplicate given", entries: []string{"x=db", "y=DB"}, wantErr: "both have the alias db"},
-		{name: "alias not a DNS label", entries: []string{"web=under_score"}, wantErr: "not a DNS label"},
-		{name: "empty alias", entries: []string{"web="}, wantErr: "not a DNS label"},
-		{name: "no image", entries: []string{"=web"}, wantErr: "names no image"},
-		{name: "no alias derivable", entries: []string{"___"}, wantErr: "IMAGE=ALIAS"},
-		{name: "with --network", entries: []string{"web"}, network: "ci", wantErr: "--network ci cannot be combined"},
-		{name: "no timeout", entries: []string{"web"}, timeout: -1, wantErr: "--service-timeout"},
+		{name: "none", network: "ci", timeout: -1},
+		{name: "two", services: []ServiceSpec{{"library/postgres:15", "postgres"}, {"redis:7", "cache"}}, timeout: time.Minute},
+		{name: "with --network", services: web, network: "ci", timeout: time.Minute, wantErr: "--network ci cannot be combined"},
+		{name: "no timeout", services: web, timeout: -1, wantErr: "--service-timeout"},
+		{name: "zero timeout", services: web, wantErr: "--service-timeout"},
+		// cmd/ derives and checks aliases; a Config built elsewhere gets the same guard.
+		{name: "duplicate alias", services: []ServiceSpec{{"a/web:1", "web"}, {"b/web:2", "web"}}, timeout: time.Minute, wantErr: "DNS label no other service has"},
+		{name: "alias not a DNS label", services: []ServiceSpec{{"web", "Web_1"}}, timeout: time.Minute, wantErr: "--service web=Web_1"},
+		{name: "no alias", services: []ServiceSpec{{"web", ""}}, timeout: time.Minute, wantErr: "alias"},
+		{name: "no image", services: []ServiceSpec{{"", "web"}}, timeout: time.Minute, wantErr: "give an image"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := base
-			cfg.Services, cfg.Network = tt.entries, tt.network
-			if tt.timeout != 0 {
-				cfg.ServiceTimeout = tt.timeout
-			}
-			got, err := parseServices(cfg)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
+			cfg := Config{Services: tt.services, Network: tt.network, ServiceTimeout: tt.timeout}
+			err := checkServices(cfg)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("err = %v, want %q", err, tt.wantErr)
 			}
 		})
 	}
@@ -88,16 +45,12 @@ func TestParseServices(t *testing.T) {
 
 func TestServicesPutTheBuildOnTheirNetwork(t *testing.T) {
 	cfg := baseConfig()
-	cfg.Services, cfg.ServiceTimeout = []string{"postgres"}, time.Minute
+	cfg.Services, cfg.ServiceTimeout = []ServiceSpec{{Image: "postgres", Alias: "postgres"}}, time.Minute
 	sp, err := buildSpec(cfg, nil, bindShare, testOwner.labels())
 	if err != nil {
 		t.Fatal(err)
 	}
-	services, err := parseServices(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withServices(&sp, services)
+	withServices(&sp, cfg.Services)
 	if got := string(sp.HostConfig.NetworkMode); got != sp.Name {
 		t.Errorf("NetworkMode = %q, want the network named after the sibling, %q", got, sp.Name)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/go-units"
 )
 
 // spec is everything the engine needs to create the sibling.
@@ -29,9 +28,9 @@ type spec struct {
 // and the owner's labels into the engine's structures. It talks to nobody, so
 // every mistake in the flags is found before anything is created.
 func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[string]string) (spec, error) {
-	labels, err := parseLabels(cfg.Labels)
-	if err != nil {
-		return spec{}, err
+	labels := map[string]string{}
+	for k, v := range cfg.Labels {
+		labels[k] = v
 	}
 	for k, v := range ownerLabels {
 		labels[k] = v
@@ -43,11 +42,8 @@ func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[strin
 		labels[LabelKeep] = "true"
 	}
 
-	var memory int64
-	if cfg.Memory != "" {
-		if memory, err = units.RAMInBytes(cfg.Memory); err != nil || memory < 0 {
-			return spec{}, fmt.Errorf("--memory %q is not a size; use a number with an optional unit, like 512m or 2g", cfg.Memory)
-		}
+	if cfg.Memory < 0 {
+		return spec{}, fmt.Errorf("--memory of %d bytes is negative; give a size like 512m or 2g, or none for no limit", cfg.Memory)
 	}
 	if math.IsNaN(cfg.CPUs) || cfg.CPUs < 0 || cfg.CPUs*1e9 > math.MaxInt64 {
 		return spec{}, fmt.Errorf("--cpus %v is not a number of CPUs; use one like 1.5, or 0 for no limit", cfg.CPUs)
@@ -82,7 +78,7 @@ func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[strin
 		LogConfig:   container.LogConfig{Type: cfg.LogDriver},
 		NetworkMode: container.NetworkMode(cfg.Network),
 		Resources: container.Resources{
-			Memory:   memory,
+			Memory:   cfg.Memory,
 			NanoCPUs: int64(math.Round(cfg.CPUs * 1e9)),
 		},
 	}
@@ -103,23 +99,6 @@ func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[strin
 		HostConfig: host,
 		Networking: &network.NetworkingConfig{},
 	}, nil
-}
-
-// parseLabels reads --label KEY=VALUE entries (KEY alone means an empty value).
-// The sibling-run. prefix is reserved: reaping trusts those labels.
-func parseLabels(entries []string) (map[string]string, error) {
-	labels := map[string]string{}
-	for _, entry := range entries {
-		key, value, _ := strings.Cut(entry, "=")
-		if key == "" {
-			return nil, fmt.Errorf("--label %q has no key; use KEY=VALUE", entry)
-		}
-		if strings.HasPrefix(key, labelPrefix) {
-			return nil, fmt.Errorf("--label %q uses the prefix %q, which sibling-run reserves for its own labels; choose another key", entry, labelPrefix)
-		}
-		labels[key] = value
-	}
-	return labels, nil
 }
 
 // Names the engine accepts: [a-zA-Z0-9][a-zA-Z0-9_.-]+.

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/signal"
@@ -89,5 +90,5 @@ func checkTerminal(cfg Config) error {
 	if f, ok := cfg.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return toolFailure("the input device is not a TTY: -t with -i needs a terminal on stdin; drop -t to run the build without one (-i alone passes the input on)")
+	return errors.New("the input device is not a TTY: -t with -i needs a terminal on stdin; drop -t to run the build without one (-i alone passes the input on)")
 }

@@ -25,6 +25,9 @@ type cacheLsCmd struct {
 }
 
 func (c *cacheLsCmd) Run(g *globals) error {
+	if err := checkLabelFilters(c.Label); err != nil {
+		return err
+	}
 	api, err := runner.Connect(g.Ctx, g.Host)
 	if err != nil {
 		return err
@@ -94,12 +97,7 @@ func (c *cachePruneCmd) options() (runner.PruneOptions, error) {
 	case c.All && (c.OlderThan != "" || c.MaxSize != ""):
 		return opts, errors.New("cache prune: --all removes every cache; give it alone, or --older-than and --max-size without it")
 	}
-	for _, l := range c.Label {
-		if k, _, _ := strings.Cut(l, "="); k == "" {
-			return opts, fmt.Errorf("--label %q has no key; use KEY=VALUE or KEY", l)
-		}
-	}
-	return opts, nil
+	return opts, checkLabelFilters(c.Label)
 }
 
 // parseAge reads a Go duration, or a whole number of days like 7d.

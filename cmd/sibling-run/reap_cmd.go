@@ -19,6 +19,9 @@ func (r *reapCmd) Run(g *globals) error {
 	if r.Watch && r.DryRun {
 		return &runner.ExitError{Code: runner.ExitToolFailure, Err: fmt.Errorf("--watch removes as owners die and cannot be a dry run; drop --dry-run or --watch")}
 	}
+	if err := checkLabelFilters(r.Label); err != nil {
+		return err
+	}
 	api, err := runner.Connect(g.Ctx, g.Host)
 	if err != nil {
 		return err

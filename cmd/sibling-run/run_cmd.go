@@ -48,11 +48,7 @@ type runCmd struct {
 }
 
 func (r *runCmd) Run(g *globals) error {
-	caches, err := parseCaches(r.Cache)
-	if err != nil {
-		return err
-	}
-	volumes, err := parseVolumes(r.Volume)
+	cfg, err := r.config()
 	if err != nil {
 		return err
 	}
@@ -61,39 +57,29 @@ func (r *runCmd) Run(g *globals) error {
 		return err
 	}
 	defer api.Close()
+	cfg.Stdin, cfg.Stdout, cfg.Stderr, cfg.Log = os.Stdin, g.Stdout, g.Stderr, g.Log
+	res, err := runner.Run(g.Ctx, api, cfg)
+	g.ExitCode = res.ExitCode
+	return err
+}
 
-	workdir := r.Workdir
-	if workdir == "" {
-		workdir = os.Getenv("bamboo_build_working_directory")
-	}
-	if workdir == "" {
-		workdir, _ = os.Getwd()
-	}
-	// The parser keeps the -- that ends sibling-run's flags once run is
-	// named (sibling-run run --image IMG -- make): it is not the build's.
-	command := r.Command
-	if len(command) > 0 && command[0] == "--" {
-		command = command[1:]
-	}
-	res, err := runner.Run(g.Ctx, api, runner.Config{
+// config turns the flags into the build's Config. What needs no engine and
+// no working directory, the syntax of each value, is checked here, before
+// the engine is called.
+func (r *runCmd) config() (runner.Config, error) {
+	cfg := runner.Config{
 		Image:       r.Image,
-		Command:     command,
 		Entrypoint:  r.Entrypoint,
-		Workdir:     workdir,
 		VolumesFrom: r.VolumesFrom,
 		Docker:      r.Docker,
-		Caches:      caches,
 		CacheKey:    os.Getenv("bamboo_buildKey"),
-		Volumes:     volumes,
 		Env:         r.Env,
 		EnvFiles:    r.EnvFile,
 		PassEnv:     r.PassEnv,
 		Environ:     os.Environ(),
 		BuildKey:    os.Getenv("bamboo_buildResultKey"),
-		Labels:      r.Label,
 		User:        r.User,
 		Network:     r.Network,
-		Memory:      r.Memory,
 		CPUs:        r.CPUs,
 		Init:        r.Init,
 		StopTimeout: r.StopTimeout,
@@ -104,20 +90,52 @@ func (r *runCmd) Run(g *globals) error {
 		Interactive: r.Interactive,
 		TTY:         r.TTY,
 		DryRun:      r.DryRun,
-		Stdin:       os.Stdin,
-		Stdout:      g.Stdout,
-		Stderr:      g.Stderr,
-		Log:         g.Log,
 
-		PidsLimit:       r.PidsLimit,
-		ShmSize:         r.ShmSize,
-		Tmpfs:           r.Tmpfs,
-		Timeout:         r.Timeout,
-		Services:        r.Service,
-		ServiceTimeout:  r.ServiceTimeout,
-		Artifacts:       r.Artifact,
-		ArtifactMaxSize: r.ArtifactMaxSize,
-	})
-	g.ExitCode = res.ExitCode
-	return err
+		PidsLimit:      r.PidsLimit,
+		Timeout:        r.Timeout,
+		ServiceTimeout: r.ServiceTimeout,
+	}
+	var err error
+	if cfg.Caches, err = parseCaches(r.Cache); err != nil {
+		return cfg, err
+	}
+	if cfg.Volumes, err = parseVolumes(r.Volume); err != nil {
+		return cfg, err
+	}
+	if cfg.Memory, err = parseSize("--memory", r.Memory, true, "512m or 2g"); err != nil {
+		return cfg, err
+	}
+	if cfg.Labels, err = parseLabels(r.Label); err != nil {
+		return cfg, err
+	}
+	if cfg.ShmSize, err = parseSize("--shm-size", r.ShmSize, false, "64m or 1g"); err != nil {
+		return cfg, err
+	}
+	if cfg.Tmpfs, err = parseTmpfs(r.Tmpfs); err != nil {
+		return cfg, err
+	}
+	if cfg.Services, err = parseServices(r.Service); err != nil {
+		return cfg, err
+	}
+	if cfg.Artifacts, err = parseArtifacts(r.Artifact); err != nil {
+		return cfg, err
+	}
+	if cfg.ArtifactMaxSize, err = parseSize("--artifact-max-size", r.ArtifactMaxSize, false, "500m or 4g"); err != nil {
+		return cfg, err
+	}
+
+	cfg.Workdir = r.Workdir
+	if cfg.Workdir == "" {
+		cfg.Workdir = os.Getenv("bamboo_build_working_directory")
+	}
+	if cfg.Workdir == "" {
+		cfg.Workdir, _ = os.Getwd()
+	}
+	// The parser keeps the -- that ends sibling-run's flags once run is
+	// named (sibling-run run --image IMG -- make): it is not the build's.
+	cfg.Command = r.Command
+	if len(cfg.Command) > 0 && cfg.Command[0] == "--" {
+		cfg.Command = cfg.Command[1:]
+	}
+	return cfg, nil
 }

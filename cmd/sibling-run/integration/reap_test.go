@@ -2,12 +2,18 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/rs/zerolog"
 
 	"sibling-run/runner"
 )
@@ -89,4 +95,79 @@ func TestEveryRunReapsItsAgentsOrphansBeforeItsBuild(t *testing.T) {
 	if !strings.Contains(r.stderr, "whose sibling-run is gone") {
 		t.Errorf("the next run did not say it removed an orphan:\n%s", r.stderr)
 	}
+}
+
+// One removal that fails does not stop reap: it removes the other orphans and
+// returns every failure. The engine is real; only its answer to the removal
+// of one orphan is replaced by an error, in the client's transport, since no
+// flag makes a real engine refuse a forced removal.
+func TestReapGoesOnAfterAFailedRemovalAndReportsIt(t *testing.T) {
+	scope := "sibling-run-test.reap=" + randomHex(4)
+	dir := t.TempDir()
+	// Both run at once, so that neither run's start clears the other.
+	var runs []*exec.Cmd
+	for range 2 {
+		cmd, _ := startSiblingRun(t, dir, buildArgs("--label", scope, "sh", "-c", "echo ready; sleep 300")...)
+		runs = append(runs, cmd)
+	}
+	for _, c := range containersWith(t, scope) {
+		defer api.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+	}
+	if n := len(containersWith(t, scope)); n != 2 {
+		t.Fatalf("%d siblings, want the 2 of the runs", n)
+	}
+	for _, cmd := range runs {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+	}
+
+	refuse := &refuseFirstRemoval{next: api.HTTPClient().Transport}
+	faulty, err := client.NewClientWithOpts(client.WithHost(api.DaemonHost()), client.WithVersion(api.ClientVersion()),
+		client.WithHTTPClient(&http.Client{Transport: refuse}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer faulty.Close()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	reaped, err := runner.Reap(context.Background(), faulty, []string{testLabel, scope}, false, log)
+	var failures *runner.ReapFailures
+	if refuse.id == "" {
+		t.Fatalf("reap removed nothing; error %v", err)
+	}
+	if !errors.As(err, &failures) || len(failures.Failures) != 1 || !strings.Contains(err.Error(), refuse.id[:12]) || !strings.Contains(err.Error(), "refused by the test") {
+		t.Errorf("reap's error = %v; want a ReapFailures with the one refused removal, naming %.12s", err, refuse.id)
+	}
+	if len(reaped) != 1 || reaped[0].ID == refuse.id {
+		t.Errorf("reaped %+v; want the orphan after the refused one", reaped)
+	}
+	left := containersWith(t, scope)
+	if len(left) != 1 || left[0].ID != refuse.id {
+		t.Errorf("%d siblings left; want the one whose removal failed", len(left))
+	}
+	// The engine answers again: the next reap removes it.
+	if reaped, err := runner.Reap(context.Background(), api, []string{testLabel, scope}, false, log); err != nil || len(reaped) != 1 {
+		t.Errorf("the second reap: %+v, %v; want the orphan that was left", reaped, err)
+	}
+	assertNothingLeft(t, scope)
+}
+
+// refuseFirstRemoval answers the first container removal with an engine
+// error, whichever container reap tries first, and passes every other
+// request on to the engine.
+type refuseFirstRemoval struct {
+	id   string // the container refused; "" until then
+	next http.RoundTripper
+}
+
+func (r *refuseFirstRemoval) RoundTrip(req *http.Request) (*http.Response, error) {
+	if _, id, ok := strings.Cut(req.URL.Path, "/containers/"); ok && req.Method == http.MethodDelete && r.id == "" {
+		r.id = id
+		return &http.Response{
+			StatusCode: http.StatusInternalServerError,
+			Header:     http.Header{"Content-Type": []string{"application/json"}},
+			Body:       io.NopCloser(strings.NewReader(`{"message":"removal refused by the test"}`)),
+			Request:    req,
+		}, nil
+	}
+	return r.next.RoundTrip(req)
 }

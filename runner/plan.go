@@ -1,0 +1,83 @@
+package runner
+
+import (
+	"context"
+
+	"github.com/docker/docker/client"
+)
+
+// runPlan is everything Run needs after its checks: what to create, and
+// what to hide and clear on the way.
+type runPlan struct {
+	spec    spec     // the sibling, with its user, artifacts and caches
+	workdir string   // the working directory, absolute, links resolved
+	env     []string // the build's environment, whose secrets errors must not show
+	owner   owner    // this process, as the labels of what it creates name it
+}
+
+// plan checks cfg against this host and the engine and decides the sibling's
+// spec, without creating anything. The checks run in a fixed order, so that
+// of several mistakes the same one is reported each time; each error names
+// what to change, and plan returns it as a tool failure.
+func plan(ctx context.Context, api *client.Client, cfg Config) (runPlan, error) {
+	p, err := planChecked(ctx, api, cfg)
+	if err != nil {
+		return p, toolFailure("%w", err)
+	}
+	return p, nil
+}
+
+func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, error) {
+	var p runPlan
+	if err := checkImageName(cfg.Image); err != nil {
+		return p, err
+	}
+	workdir, err := resolveWorkdir(cfg.Workdir)
+	if err != nil {
+		return p, err
+	}
+	env, err := buildEnv(cfg.Environ, cfg.PassEnv, cfg.EnvFiles, cfg.Env)
+	if err != nil {
+		return p, err
+	}
+	user, err := resolveUser(cfg.User, workdir)
+	if err != nil {
+		return p, err
+	}
+	cfg.User, env = user.Spec, withUserEnv(env, user)
+	artifacts, err := planArtifacts(cfg.Artifacts, cfg.ArtifactMaxSize, workdir, cfg.Workdir)
+	if err != nil {
+		return p, err
+	}
+	self := detectSelf()
+	cfg.Log.Debug().Str("container", self.ID).Str("found_in", self.How).Msg("where sibling-run runs")
+	mounts, err := planMounts(ctx, api, cfg, workdir, self)
+	if err != nil {
+		return p, err
+	}
+	me := currentOwner(self.ID)
+	sp, err := buildSpec(cfg, env, mounts, me.labels())
+	if err != nil {
+		return p, err
+	}
+	if err := checkServices(cfg); err != nil {
+		return p, err
+	}
+	if err := checkNetwork(ctx, api, cfg.Network); err != nil {
+		return p, err
+	}
+	withServices(&sp, cfg.Services)
+	sp.user, sp.artifacts, sp.caches = user, artifacts, mounts.Caches
+	if sp.caches.exclusive() {
+		sp.Name = sp.caches.leaseName(1)
+	}
+	logMounts(cfg.Log, mounts)
+	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Strs("env", maskSecrets(env)).Msg("sibling spec")
+	if err := checkPull(cfg); err != nil {
+		return p, err
+	}
+	if err := checkTerminal(cfg); err != nil {
+		return p, err
+	}
+	return runPlan{spec: sp, workdir: workdir, env: env, owner: me}, nil
+}
