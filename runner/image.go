@@ -22,21 +22,28 @@ import (
 // the create: inspecting the image first would cost one on every build to save
 // one on the rare build that pulls.
 //
-// With unshared caches the sibling's name is the lease on them: when the
-// engine refuses the name, a build of the same job runs now with slot 1's
+// The caches' volumes are created (or found) before each create, one engine
+// call per cache. With unshared caches the sibling's name is the lease on
+// them: when the engine refuses the name, a build of the same job runs now with slot 1's
 // caches, and the sibling is created again with the next slot's.
 func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (container.CreateResponse, error) {
 	for slot := 1; ; slot++ {
+		volumesCtx, cancel := detached(lifecycle, createTimeout)
+		err := sp.caches.ensureVolumes(volumesCtx, api, slot)
+		cancel()
+		if err != nil {
+			return container.CreateResponse{}, err
+		}
 		created, err := createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
 			createCtx, cancel := detached(lifecycle, createTimeout)
 			defer cancel()
-			created, err := api.ContainerCreate(createCtx, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
+			created, err := api.ContainerCreate(createCtx, sp.Config, withCommaBinds(sp.HostConfig), sp.Networking, nil, sp.Name)
 			if err != nil && createCtx.Err() != nil {
 				return created, engineSilent(api, "create the sibling", createTimeout)
 			}
 			return created, err
 		})
-		if err != nil && sp.caches.exclusive() && cerrdefs.IsConflict(err) && ctx.Err() == nil {
+		if err != nil && sp.caches.exclusive() && nameTaken(err) && ctx.Err() == nil {
 			if slot == maxCacheSlots {
 				return created, toolFailure("%d builds of %s with --cache run at once already, each with caches of its own; wait for one to end, or share the caches (--cache PATH:shared)", maxCacheSlots, sp.caches.Key)
 			}
