@@ -124,25 +124,42 @@ func (p cachePlan) volumes(slot int) []volume.CreateOptions {
 	return vols
 }
 
-// ensureVolumes creates the cache volumes at slot, one engine call each.
-// Both engines answer the create of an existing volume with that volume,
-// unchanged: a volume of a cache's name whose labels say it is another
-// cache, or none (made by someone else to be mounted into builds), is
-// refused rather than adopted.
-func (p cachePlan) ensureVolumes(ctx context.Context, api *client.Client, slot int) error {
+// ensureVolumes finds or creates the cache volumes at slot: one inspect per
+// cache, and a create for one that does not exist yet, whose name it returns
+// in made. A volume of a cache's name whose labels say it is another cache,
+// or none (made by someone else to be mounted into builds), is refused
+// rather than adopted; Docker and Podman both answer the create of an
+// existing volume with that volume, unchanged.
+func (p cachePlan) ensureVolumes(ctx context.Context, api *client.Client, slot int) (made []string, err error) {
 	for _, want := range p.volumes(slot) {
-		got, err := api.VolumeCreate(ctx, want)
+		got, err := api.VolumeInspect(ctx, want.Name)
+		if cerrdefs.IsNotFound(err) {
+			if got, err = api.VolumeCreate(ctx, want); err == nil {
+				made = append(made, want.Name)
+			}
+		}
 		if err != nil {
-			return toolFailure("creating cache volume %s: %w", want.Name, err)
+			return made, toolFailure("creating cache volume %s: %w", want.Name, err)
 		}
 		for _, k := range []string{LabelCache, LabelCacheKey, LabelCachePath, LabelCacheSlot} {
 			if got.Labels[k] != want.Labels[k] {
-				return toolFailure("volume %s exists but is not the cache of %s at %s (its label %s is %q, want %q); remove it (docker volume rm %s) if nothing else needs it",
+				return made, toolFailure("volume %s exists but is not the cache of %s at %s (its label %s is %q, want %q); remove it (docker volume rm %s) if nothing else needs it",
 					want.Name, p.Key, want.Labels[LabelCachePath], k, got.Labels[k], want.Labels[k], want.Name)
 			}
 		}
 	}
-	return nil
+	return made, nil
+}
+
+// removeMade removes the cache volumes a run made for a sibling it then
+// failed to create, so that a refused run leaves nothing; one that another
+// build mounts by now is kept (the engine refuses to remove it).
+func removeMade(ctx context.Context, api *client.Client, made []string) {
+	for _, name := range made {
+		if err := api.VolumeRemove(ctx, name, false); err == nil || cerrdefs.IsNotFound(err) {
+			forgetCache(name)
+		}
+	}
 }
 
 // volumeNames are the volumes of the caches at slot.

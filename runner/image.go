@@ -22,15 +22,26 @@ import (
 // the create: inspecting the image first would cost one on every build to save
 // one on the rare build that pulls.
 //
-// The caches' volumes are created (or found) before each create, one engine
-// call per cache. With unshared caches the sibling's name is the lease on
-// them: when the engine refuses the name, a build of the same job runs now with slot 1's
-// caches, and the sibling is created again with the next slot's.
-func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (container.CreateResponse, error) {
+// The caches' volumes are found (an inspect per cache) or created before
+// each create, and those created are removed again when the run fails to
+// create its sibling. With unshared caches the sibling's name is the lease
+// on them: when the engine refuses the name, a build of the same job runs
+// now with slot 1's caches, and the sibling is created again with the next
+// slot's.
+func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (_ container.CreateResponse, err error) {
+	var made []string // cache volumes this run created
+	defer func() {
+		if err != nil && len(made) > 0 {
+			removeCtx, cancel := detached(lifecycle, removeTimeout)
+			removeMade(removeCtx, api, made)
+			cancel()
+		}
+	}()
 	for slot := 1; ; slot++ {
 		volumesCtx, cancel := detached(lifecycle, createTimeout)
-		err := sp.caches.ensureVolumes(volumesCtx, api, slot)
+		madeNow, err := sp.caches.ensureVolumes(volumesCtx, api, slot)
 		cancel()
+		made = append(made, madeNow...)
 		if err != nil {
 			return container.CreateResponse{}, err
 		}

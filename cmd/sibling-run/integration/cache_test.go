@@ -332,6 +332,7 @@ func TestCacheAndVolumeBadInput(t *testing.T) {
 		{"volume over the workdir", buildArgs("-v", "/tmp:"+dir, "true"), "hide"},
 		{"volume absent", buildArgs("-v", absent+":/x", "true"), "no volume " + absent},
 		{"volume over a cache", buildArgs("--cache", "/c", "-v", "/tmp:/c", "true"), "hide"},
+		{"cache for an image not on the engine", []string{"--image", "sibling-run-test/absent:" + runID, "--pull", "never", "--label", testLabel, "--label", label, "--cache", "/new", "true"}, "is not on the engine"},
 		{"prune without a mode", []string{"cache", "prune", "--label", label}, "say what to remove"},
 		{"prune bad age", []string{"cache", "prune", "--label", label, "--older-than", "soon"}, "--older-than"},
 		{"prune zero age", []string{"cache", "prune", "--label", label, "--older-than", "0s"}, "--older-than"},
