@@ -27,9 +27,10 @@ type buildEngineAccess struct {
 // path on the engine's host: inside a container (inContainer), the source of
 // this container's mount that holds the socket (mine), on a host the socket's
 // own path. The build gets the socket's group; a build of uid buildUID (-1:
-// not a known number) that could not use the socket even so is refused. A TCP engine is passed as
-// DOCKER_HOST; one that needs TLS is refused, since its client key would have
-// to be handed to the build, which --docker does not do behind the user's back.
+// not a known number) that could not use the socket even so is refused. A
+// TCP engine is passed as DOCKER_HOST; one that needs TLS is refused, since
+// its client key would have to be handed to the build, which --docker does
+// not do behind the user's back.
 func engineAccess(host string, environ []string, inContainer bool, mine []sharedMount, buildUID int) (buildEngineAccess, error) {
 	scheme, addr, _ := strings.Cut(host, "://")
 	switch scheme {

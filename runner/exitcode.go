@@ -68,6 +68,8 @@ func initExecFailure(ctx context.Context, api *client.Client, id string, code in
 		return code
 	}
 	command := "the build's command"
+	ctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
 	if info, err := api.ContainerInspect(ctx, id); err == nil {
 		if argv0 := initCommand(info.Path, info.Args); argv0 != "" {
 			command = argv0
