@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
 )
 
 // A cache is a named volume that keeps one path of a job's sibling between
@@ -85,11 +89,22 @@ func (p cachePlan) exclusive() bool {
 }
 
 // mounts returns the cache mounts for the given slot: shared caches always
-// use slot 1's volume. The engine creates a volume that does not exist yet
-// with these labels and, being empty, fills it with what the image holds at
-// the path (no NoCopy).
+// use slot 1's volume. Each mounts its volume by name, which ensureVolumes
+// has created with its labels; being empty, the volume is filled at its
+// first mount with what the image holds at the path (no NoCopy).
 func (p cachePlan) mounts(slot int) []mount.Mount {
 	var mounts []mount.Mount
+	for _, v := range p.volumes(slot) {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: v.Name, Target: v.Labels[LabelCachePath]})
+	}
+	return mounts
+}
+
+// volumes are the cache volumes at slot, as they are created: a mount's
+// VolumeOptions.Labels would label a volume the mount creates on Docker, but
+// Podman 4.3 ignores them, so the volumes are created first.
+func (p cachePlan) volumes(slot int) []volume.CreateOptions {
+	var vols []volume.CreateOptions
 	for _, c := range p.Caches {
 		s := slot
 		if c.Shared {
@@ -103,21 +118,54 @@ func (p cachePlan) mounts(slot int) []mount.Mount {
 		labels[LabelCacheKey] = p.Key
 		labels[LabelCachePath] = c.Path
 		labels[LabelCacheSlot] = strconv.Itoa(s)
-		mounts = append(mounts, mount.Mount{
-			Type:          mount.TypeVolume,
-			Source:        cacheVolumeName(p.Key, c.Path, s),
-			Target:        c.Path,
-			VolumeOptions: &mount.VolumeOptions{Labels: labels},
-		})
+		vols = append(vols, volume.CreateOptions{Name: cacheVolumeName(p.Key, c.Path, s), Labels: labels})
 	}
-	return mounts
+	return vols
+}
+
+// ensureVolumes finds or creates the cache volumes at slot: one inspect per
+// cache, and a create for one that does not exist yet, whose name it returns
+// in made. A volume of a cache's name whose labels say it is another cache,
+// or none (made by someone else to be mounted into builds), is refused
+// rather than adopted; Docker and Podman both answer the create of an
+// existing volume with that volume, unchanged.
+func (p cachePlan) ensureVolumes(ctx context.Context, api *client.Client, slot int) (made []string, err error) {
+	for _, want := range p.volumes(slot) {
+		got, err := api.VolumeInspect(ctx, want.Name)
+		if cerrdefs.IsNotFound(err) {
+			if got, err = api.VolumeCreate(ctx, want); err == nil {
+				made = append(made, want.Name)
+			}
+		}
+		if err != nil {
+			return made, toolFailure("creating cache volume %s: %w", want.Name, err)
+		}
+		for _, k := range []string{LabelCache, LabelCacheKey, LabelCachePath, LabelCacheSlot} {
+			if got.Labels[k] != want.Labels[k] {
+				return made, toolFailure("volume %s exists but is not the cache of %s at %s (its label %s is %q, want %q); remove it (docker volume rm %s) if nothing else needs it",
+					want.Name, p.Key, want.Labels[LabelCachePath], k, got.Labels[k], want.Labels[k], want.Name)
+			}
+		}
+	}
+	return made, nil
+}
+
+// removeMade removes the cache volumes a run made for a sibling it then
+// failed to create, so that a refused run leaves nothing; one that another
+// build mounts by now is kept (the engine refuses to remove it).
+func removeMade(ctx context.Context, api *client.Client, made []string) {
+	for _, name := range made {
+		if err := api.VolumeRemove(ctx, name, false); err == nil || cerrdefs.IsNotFound(err) {
+			forgetCache(name)
+		}
+	}
 }
 
 // volumeNames are the volumes of the caches at slot.
 func (p cachePlan) volumeNames(slot int) []string {
 	var names []string
-	for _, m := range p.mounts(slot) {
-		names = append(names, m.Source)
+	for _, v := range p.volumes(slot) {
+		names = append(names, v.Name)
 	}
 	return names
 }
@@ -140,6 +188,13 @@ func (p cachePlan) paths() []string {
 // the run was killed).
 func (p cachePlan) leaseName(slot int) string {
 	return fmt.Sprintf("sibling-run-%s-cache%d-%s", jobPart(p.Key), slot, shortHash(p.Key)[:8])
+}
+
+// nameTaken reports whether a create failed because the container name is
+// in use: Docker answers 409 Conflict, Podman 4.3 500 with "that name is
+// already in use".
+func nameTaken(err error) bool {
+	return err != nil && (cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "name is already in use"))
 }
 
 // cacheVolumeName is readable and deterministic:

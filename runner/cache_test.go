@@ -44,8 +44,12 @@ func TestCacheMountsSharedStayInSlotOne(t *testing.T) {
 	if m[0].Source != cacheVolumeName("K", "/a", 3) || m[1].Source != cacheVolumeName("K", "/b", 1) {
 		t.Errorf("slot 3 mounts %s and %s", m[0].Source, m[1].Source)
 	}
-	if m[0].VolumeOptions == nil || m[0].VolumeOptions.NoCopy || m[0].VolumeOptions.Labels[LabelCache] != "true" || m[0].VolumeOptions.Labels[LabelManaged] != "" {
-		t.Errorf("mount options %+v: want the image's content copied, cache labels, no owner labels", m[0].VolumeOptions)
+	if m[0].VolumeOptions != nil || m[0].Target != "/a" {
+		t.Errorf("mount %+v: want the volume by name at /a, the image's content copied (no NoCopy)", m[0])
+	}
+	v := p.volumes(3)
+	if v[0].Name != m[0].Source || v[0].Labels[LabelCache] != "true" || v[0].Labels[LabelCacheSlot] != "3" || v[0].Labels[LabelManaged] != "" {
+		t.Errorf("volume %+v: want cache labels, slot 3, no owner labels", v[0])
 	}
 	if p.leaseName(1) == p.leaseName(2) || p.leaseName(1) != (cachePlan{Key: "K"}).leaseName(1) {
 		t.Error("leases must be one name per job and slot")
@@ -117,5 +121,23 @@ func TestWithCacheSlotMovesOnlyTheCaches(t *testing.T) {
 	}
 	if sp.HostConfig.Mounts[1].Source != cacheVolumeName("K", "/a", 1) {
 		t.Error("moving to a slot changed the spec it was given")
+	}
+}
+
+func TestHasLabelsNeedsEveryOne(t *testing.T) {
+	labels := map[string]string{LabelCache: "true", "team": "a", "flag": ""}
+	for _, tc := range []struct {
+		want []string
+		has  bool
+	}{
+		{[]string{LabelCache + "=true", "team=a"}, true},
+		{[]string{"team", "flag"}, true},
+		{[]string{"flag="}, true},
+		{[]string{LabelCache + "=true", "team=b"}, false}, // Podman's filter would list it
+		{[]string{"other"}, false},
+	} {
+		if got := hasLabels(labels, tc.want); got != tc.has {
+			t.Errorf("hasLabels(%v) = %v, want %v", tc.want, got, tc.has)
+		}
 	}
 }

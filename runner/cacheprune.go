@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -55,6 +56,9 @@ func ListCaches(ctx context.Context, api *client.Client, labels []string, withSi
 	}
 	var caches []CacheInfo
 	for _, v := range list.Volumes {
+		if !hasLabels(v.Labels, append([]string{LabelCache + "=true"}, labels...)) {
+			continue
+		}
 		c := CacheInfo{Volume: v.Name, Key: v.Labels[LabelCacheKey], Path: v.Labels[LabelCachePath], Size: -1}
 		c.Slot, _ = strconv.Atoi(v.Labels[LabelCacheSlot])
 		if u := usage[v.Name]; u != nil {
@@ -70,6 +74,21 @@ func ListCaches(ctx context.Context, api *client.Client, labels []string, withSi
 	}
 	sort.SliceStable(caches, func(i, j int) bool { return caches[i].LastUsed.Before(caches[j].LastUsed) })
 	return caches, nil
+}
+
+// hasLabels reports whether labels has every one of want (KEY=VALUE or
+// KEY). The engine's filter is not enough: Podman 4.3 lists the volumes
+// that match any one of several label filters, where Docker lists those
+// that match all, and prune must never widen its scope.
+func hasLabels(labels map[string]string, want []string) bool {
+	for _, w := range want {
+		key, value, hasValue := strings.Cut(w, "=")
+		got, ok := labels[key]
+		if !ok || hasValue && got != value {
+			return false
+		}
+	}
+	return true
 }
 
 // PruneOptions says which caches PruneCaches removes; a cache goes when any

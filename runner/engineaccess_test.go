@@ -29,7 +29,7 @@ func TestEngineAccessTCP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := engineAccess(tt.host, tt.environ, false, nil)
+			got, err := engineAccess(tt.host, tt.environ, false, nil, -1)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("engineAccess(%s): err = %v, want one containing %q", tt.host, err, tt.wantErr)
@@ -85,7 +85,7 @@ func TestEngineAccessSocket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := engineAccess("unix://"+socket, nil, tt.inContainer, tt.mine)
+			got, err := engineAccess("unix://"+socket, nil, tt.inContainer, tt.mine, -1)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("engineAccess: err = %v, want one containing %q", err, tt.wantErr)
@@ -106,10 +106,41 @@ func TestEngineAccessSocket(t *testing.T) {
 		})
 	}
 
-	if _, err := engineAccess("unix://"+filepath.Join(dir, "gone.sock"), nil, false, nil); err == nil {
+	if _, err := engineAccess("unix://"+filepath.Join(dir, "gone.sock"), nil, false, nil, -1); err == nil {
 		t.Error("engineAccess of a missing socket succeeded")
 	}
-	if _, err := engineAccess("unix://"+filepath.Dir(socket), nil, false, nil); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := engineAccess("unix://"+filepath.Dir(socket), nil, false, nil, -1); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("engineAccess of a directory: err = %v, want \"not a socket\"", err)
+	}
+}
+
+// A socket only its owner may use (podman system service's 0600) is refused
+// for a build of another uid, whom the socket's group would not help.
+func TestEngineAccessRefusesASocketTheBuildCannotUse(t *testing.T) {
+	for _, tt := range []struct {
+		perm     os.FileMode
+		owner    uint32
+		buildUID int
+		refused  bool
+	}{
+		{0o600, 0, 4242, true},
+		{0o660, 0, 4242, false},
+		{0o666, 0, 4242, false},
+		{0o600, 0, 0, false},       // root
+		{0o600, 4242, 4242, false}, // the owner
+		{0o600, 0, -1, false},      // a user name: unknown
+	} {
+		err := socketUsableBy("/run/podman/podman.sock", tt.perm, tt.owner, tt.buildUID)
+		if (err != nil) != tt.refused {
+			t.Errorf("socket %04o of uid %d, build uid %d: err = %v, want refused %v", tt.perm, tt.owner, tt.buildUID, err, tt.refused)
+		}
+		if err != nil && !strings.Contains(err.Error(), "0600") {
+			t.Errorf("the refusal does not show the mode: %v", err)
+		}
+	}
+	for spec, want := range map[string]int{"4242:4343": 4242, "0": 0, "bamboo": -1, "": -1, "x:1": -1} {
+		if got := userUID(spec); got != want {
+			t.Errorf("userUID(%q) = %d, want %d", spec, got, want)
+		}
 	}
 }

@@ -1,13 +1,16 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"regexp"
 	"strings"
 	"sync"
 
+	"github.com/docker/docker/client"
 	"github.com/docker/go-units"
+	"github.com/rs/zerolog"
 )
 
 // startFailureCode classifies an engine error from starting the sibling, the
@@ -38,19 +41,53 @@ var catatonitExecFailure = regexp.MustCompile(`^ERROR \(catatonit:[0-9]+\): fail
 // initExecFailureCode returns docker run's code for a build that exited with
 // code and printed only output: 127 or 126 when that was catatonit failing to
 // exec the command (ENOENT is "not found", any other failure "cannot invoke"),
-// and code itself otherwise.
-func initExecFailureCode(code int, output []byte) int {
+// and code itself otherwise. reason is catatonit's own words, "" otherwise.
+func initExecFailureCode(code int, output []byte) (int, string) {
 	if code != 1 {
-		return code
+		return code, ""
 	}
 	m := catatonitExecFailure.FindSubmatch(output)
 	if m == nil {
+		return code, ""
+	}
+	reason := string(m[1])
+	if reason == "No such file or directory" {
+		return ExitNotFound, reason
+	}
+	return ExitCannotInvoke, reason
+}
+
+// initExecFailure is initExecFailureCode for the exited sibling id, which
+// also logs the command that could not start: Docker's init names it
+// ("exec CMD failed: ..."), catatonit does not, so its arguments are read
+// from the container (Podman: Path is its init, Args "--" and the command).
+// Only a failed start pays for that inspect.
+func initExecFailure(ctx context.Context, api *client.Client, id string, code int, output []byte, log zerolog.Logger) int {
+	code, reason := initExecFailureCode(code, output)
+	if reason == "" {
 		return code
 	}
-	if string(m[1]) == "No such file or directory" {
-		return ExitNotFound
+	command := "the build's command"
+	ctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
+	if info, err := api.ContainerInspect(ctx, id); err == nil {
+		if argv0 := initCommand(info.Path, info.Args); argv0 != "" {
+			command = argv0
+		}
 	}
-	return ExitCannotInvoke
+	log.Error().Msgf("exec %s failed: %s (the build's command could not start; Podman's init said so)", command, reason)
+	return code
+}
+
+// initCommand is the command an init was given to run: what follows "--"
+// in its arguments, else path itself.
+func initCommand(path string, args []string) string {
+	for i, a := range args {
+		if a == "--" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return path
 }
 
 // outputHead keeps the first bytes a build writes to stdout and stderr

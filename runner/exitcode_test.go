@@ -93,8 +93,30 @@ func TestInitExecFailureCode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := initExecFailureCode(tt.code, []byte(tt.output)); got != tt.want {
+			got, reason := initExecFailureCode(tt.code, []byte(tt.output))
+			if got != tt.want {
 				t.Errorf("initExecFailureCode(%d, %q) = %d, want %d", tt.code, tt.output, got, tt.want)
+			}
+			if (reason != "") != (got != tt.code) {
+				t.Errorf("initExecFailureCode(%d, %q) gave reason %q with code %d", tt.code, tt.output, reason, got)
+			}
+		})
+	}
+}
+
+func TestInitCommandIsWhatFollowsTheDashes(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		args []string
+		want string
+	}{
+		{"/run/podman-init", []string{"--", "version", "x"}, "version"}, // Podman
+		{"version", []string{"x"}, "version"},                           // Docker
+		{"/run/podman-init", []string{"--"}, "/run/podman-init"},
+	} {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := initCommand(tt.path, tt.args); got != tt.want {
+				t.Errorf("initCommand(%q, %q) = %q, want %q", tt.path, tt.args, got, tt.want)
 			}
 		})
 	}

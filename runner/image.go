@@ -22,21 +22,39 @@ import (
 // the create: inspecting the image first would cost one on every build to save
 // one on the rare build that pulls.
 //
-// With unshared caches the sibling's name is the lease on them: when the
-// engine refuses the name, a build of the same job runs now with slot 1's
-// caches, and the sibling is created again with the next slot's.
-func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (container.CreateResponse, error) {
+// The caches' volumes are found (an inspect per cache) or created before
+// each create, and those created are removed again when the run fails to
+// create its sibling. With unshared caches the sibling's name is the lease
+// on them: when the engine refuses the name, a build of the same job runs
+// now with slot 1's caches, and the sibling is created again with the next
+// slot's.
+func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (_ container.CreateResponse, err error) {
+	var made []string // cache volumes this run created
+	defer func() {
+		if err != nil && len(made) > 0 {
+			removeCtx, cancel := detached(lifecycle, removeTimeout)
+			removeMade(removeCtx, api, made)
+			cancel()
+		}
+	}()
 	for slot := 1; ; slot++ {
+		volumesCtx, cancel := detached(lifecycle, createTimeout)
+		madeNow, err := sp.caches.ensureVolumes(volumesCtx, api, slot)
+		cancel()
+		made = append(made, madeNow...)
+		if err != nil {
+			return container.CreateResponse{}, err
+		}
 		created, err := createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
 			createCtx, cancel := detached(lifecycle, createTimeout)
 			defer cancel()
-			created, err := api.ContainerCreate(createCtx, sp.Config, sp.HostConfig, sp.Networking, nil, sp.Name)
+			created, err := api.ContainerCreate(createCtx, sp.Config, withCommaBinds(sp.HostConfig), sp.Networking, nil, sp.Name)
 			if err != nil && createCtx.Err() != nil {
 				return created, engineSilent(api, "create the sibling", createTimeout)
 			}
 			return created, err
 		})
-		if err != nil && sp.caches.exclusive() && cerrdefs.IsConflict(err) && ctx.Err() == nil {
+		if err != nil && sp.caches.exclusive() && nameTaken(err) && ctx.Err() == nil {
 			if slot == maxCacheSlots {
 				return created, toolFailure("%d builds of %s with --cache run at once already, each with caches of its own; wait for one to end, or share the caches (--cache PATH:shared)", maxCacheSlots, sp.caches.Key)
 			}

@@ -93,7 +93,7 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 				return plan, fmt.Errorf("--docker: %w", err)
 			}
 		}
-		access, err := engineAccess(api.DaemonHost(), cfg.Environ, self.ID != "", mine)
+		access, err := engineAccess(api.DaemonHost(), cfg.Environ, self.ID != "", mine, userUID(cfg.User))
 		if err != nil {
 			return plan, err
 		}

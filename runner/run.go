@@ -267,7 +267,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 
 	code := int(exit.status.StatusCode)
 	if cfg.Init {
-		code = initExecFailureCode(code, head.bytes())
+		code = initExecFailure(lifecycle, api, id, code, head.bytes(), log)
 	}
 	if code == 128+int(syscall.SIGKILL) {
 		inspectCtx, cancel := detached(lifecycle, engineCallTimeout)

@@ -86,13 +86,18 @@ func (w *watcher) session(ctx context.Context) error {
 	defer cancel()
 	// Siblings are learned from their create events; their owners' deaths
 	// from die and destroy events (an owner container carries no label of
-	// ours, so the stream cannot be filtered by label).
+	// ours, so the stream cannot be filtered by label). Podman 4.3 matches
+	// the filter against its own names, "died" for the die it reports, and
+	// reports a removal as "remove"; Docker has neither, and a filter value
+	// that names no event matches nothing.
 	msgs, errs := w.api.Events(ctx, events.ListOptions{
 		Since: strconv.FormatInt(time.Now().Add(-watchEventReplay).Unix(), 10),
 		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)),
 			filters.Arg("event", string(events.ActionCreate)),
 			filters.Arg("event", string(events.ActionDie)),
-			filters.Arg("event", string(events.ActionDestroy))),
+			filters.Arg("event", "died"),
+			filters.Arg("event", string(events.ActionDestroy)),
+			filters.Arg("event", string(events.ActionRemove))),
 	})
 	w.local, w.containers = map[string]owner{}, map[string]bool{}
 	w.sweep(ctx, w.scope)
@@ -135,7 +140,7 @@ func (w *watcher) handle(ctx context.Context, m events.Message) {
 		if w.scope.matches(m.Actor.Attributes) && m.Actor.Attributes[LabelKeep] != "true" {
 			w.track(ownerFromLabels(m.Actor.Attributes))
 		}
-	case events.ActionDie, events.ActionDestroy:
+	case events.ActionDie, events.ActionDestroy, events.ActionRemove:
 		id := "container:" + m.Actor.ID
 		if w.containers[id] {
 			w.log.Debug().Str("owner", id).Str("event", string(m.Action)).Msg("an owner container stopped")

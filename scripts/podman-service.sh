@@ -106,6 +106,9 @@ EOF
 
   for _ in $(seq 1 100); do
     if [ -S "$dir/podman.sock" ] && podman --url "unix://$dir/podman.sock" version >/dev/null 2>&1; then
+      # The service makes its socket 0600; podman.socket's SocketMode makes
+      # it 0660, which a non-root build given the engine (--docker) needs.
+      chmod 660 "$dir/podman.sock"
       echo "unix://$dir/podman.sock"
       return 0
     fi

@@ -138,7 +138,6 @@ func closedPort(t *testing.T) string {
 // run's flags, runs in the build (here: is not found there, 127); before,
 // `run` ran the image's CMD and passed, and `version` was refused.
 func TestBuildCommandNamedLikeASubcommandRunsInTheBuild(t *testing.T) {
-	notUnderPodman(t, "the build's missing command is reported in catatonit's words, which this test does not read; a known gap (docs/podman.md)")
 	for _, args := range [][]string{{"run"}, {"reap"}, {"version"}, {"wait-tcp", "db:5432"}, {"--", "version"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := siblingRun(t, t.TempDir(), nil, buildArgs(args...)...)

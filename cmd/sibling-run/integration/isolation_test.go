@@ -158,7 +158,6 @@ func TestABuildInAnAgentSeesOnlyItsWorkdir(t *testing.T) {
 // --docker gives a non-root build the engine's socket with the socket's
 // group, so that it can use the engine; without it the same build has none.
 func TestDockerGivesANonRootBuildTheEngine(t *testing.T) {
-	notUnderPodman(t, "--docker hands over the Docker socket of the agent's mounts; under Podman it is a known gap (docs/podman.md)")
 	w := newIsoWorld(t)
 	gid := socketGroup(t)
 	// The build runs as the working directory's owner, uid 4242, in an image

@@ -60,7 +60,6 @@ func pidLabel(pid int) string { return runner.LabelOwnerPID + "=" + strconv.Itoa
 // given, once the service accepts connections on its exposed port. The
 // service's output shows only at debug level.
 func TestBuildReachesServiceByAlias(t *testing.T) {
-	notUnderPodman(t, "Podman 4.3 refuses a bind whose path has a comma (its subtest directories do), a known gap (docs/podman.md)")
 	web := webImage(t)
 	for _, tc := range []struct {
 		name, flag, host, level string

@@ -44,7 +44,6 @@ func TestReapWatchRemovesTheSiblingOfAKilledRun(t *testing.T) {
 // agent removes it. One whose agent container dies while a reaper runs goes
 // at once.
 func TestReapWatchRemovesTheOrphansOfAGoneAgentContainer(t *testing.T) {
-	notUnderPodman(t, "Podman's events for a killed agent container do not reach the watcher in time; a known gap (docs/podman.md)")
 	data := createDataContainer(t, "/build")
 	// Without a reaper the orphan stays when its agent is removed.
 	first := startAgentBuild(t, data)
