@@ -124,20 +124,24 @@ func TestWithCacheSlotMovesOnlyTheCaches(t *testing.T) {
 	}
 }
 
-func TestHasLabelsNeedsEveryOne(t *testing.T) {
+func TestMatchesAllNeedsEveryOne(t *testing.T) {
 	labels := map[string]string{LabelCache: "true", "team": "a", "flag": ""}
+	is := func(k, v string) LabelFilter { return LabelFilter{Key: k, Value: v} }
+	has := func(k string) LabelFilter { return LabelFilter{Key: k, AnyValue: true} }
 	for _, tc := range []struct {
-		want []string
+		want []LabelFilter
 		has  bool
 	}{
-		{[]string{LabelCache + "=true", "team=a"}, true},
-		{[]string{"team", "flag"}, true},
-		{[]string{"flag="}, true},
-		{[]string{LabelCache + "=true", "team=b"}, false}, // Podman's filter would list it
-		{[]string{"other"}, false},
+		{[]LabelFilter{is(LabelCache, "true"), is("team", "a")}, true},
+		{[]LabelFilter{has("team"), has("flag")}, true},
+		{[]LabelFilter{is("flag", "")}, true},
+		{[]LabelFilter{is("team", "")}, false},                          // an empty value is a value
+		{[]LabelFilter{is(LabelCache, "true"), is("team", "b")}, false}, // Podman's filter would list it
+		{[]LabelFilter{has("other")}, false},
+		{nil, true},
 	} {
-		if got := hasLabels(labels, tc.want); got != tc.has {
-			t.Errorf("hasLabels(%v) = %v, want %v", tc.want, got, tc.has)
+		if got := matchesAll(labels, tc.want); got != tc.has {
+			t.Errorf("matchesAll(%+v) = %v, want %v", tc.want, got, tc.has)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -31,14 +30,15 @@ type CacheInfo struct {
 	LastUsedKnown bool
 }
 
-// ListCaches returns the cache volumes that carry every one of labels
-// (KEY=VALUE or KEY), least recently used first. withSizes asks the engine
+// ListCaches returns the cache volumes that every one of labels selects,
+// least recently used first. withSizes asks the engine
 // for disk usage, which makes it measure every volume (and, before API 1.42,
 // images and containers too): slow on a full engine.
-func ListCaches(ctx context.Context, api *client.Client, labels []string, withSizes bool) ([]CacheInfo, error) {
-	scope := filters.NewArgs(filters.Arg("label", LabelCache+"=true"))
+func ListCaches(ctx context.Context, api *client.Client, labels []LabelFilter, withSizes bool) ([]CacheInfo, error) {
+	labels = append([]LabelFilter{{Key: LabelCache, Value: "true"}}, labels...)
+	scope := filters.NewArgs()
 	for _, l := range labels {
-		scope.Add("label", l)
+		scope.Add("label", l.engineForm())
 	}
 	list, err := api.VolumeList(ctx, volume.ListOptions{Filters: scope})
 	if err != nil {
@@ -56,7 +56,7 @@ func ListCaches(ctx context.Context, api *client.Client, labels []string, withSi
 	}
 	var caches []CacheInfo
 	for _, v := range list.Volumes {
-		if !hasLabels(v.Labels, append([]string{LabelCache + "=true"}, labels...)) {
+		if !matchesAll(v.Labels, labels) {
 			continue
 		}
 		c := CacheInfo{Volume: v.Name, Key: v.Labels[LabelCacheKey], Path: v.Labels[LabelCachePath], Size: -1}
@@ -76,28 +76,13 @@ func ListCaches(ctx context.Context, api *client.Client, labels []string, withSi
 	return caches, nil
 }
 
-// hasLabels reports whether labels has every one of want (KEY=VALUE or
-// KEY). The engine's filter is not enough: Podman 4.3 lists the volumes
-// that match any one of several label filters, where Docker lists those
-// that match all, and prune must never widen its scope.
-func hasLabels(labels map[string]string, want []string) bool {
-	for _, w := range want {
-		key, value, hasValue := strings.Cut(w, "=")
-		got, ok := labels[key]
-		if !ok || hasValue && got != value {
-			return false
-		}
-	}
-	return true
-}
-
 // PruneOptions says which caches PruneCaches removes; a cache goes when any
 // of them selects it.
 type PruneOptions struct {
 	All       bool
 	OlderThan time.Duration // last used longer ago than this; 0 for no such limit
 	MaxSize   int64         // keep the most recently used caches within this many bytes; -1 for no budget
-	Labels    []string      // only caches that carry all of these
+	Labels    []LabelFilter // only caches that all of these select
 	DryRun    bool
 }
 

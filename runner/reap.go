@@ -44,7 +44,7 @@ func (e *ReapFailures) ExitCode() int { return ExitToolFailure }
 // build networks after them. With labels (KEY=VALUE or KEY) it looks only at
 // what carries all of them; with dryRun it only reports. A removal that fails
 // does not stop the others; the error then is a *ReapFailures.
-func Reap(ctx context.Context, api *client.Client, labels []string, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+func Reap(ctx context.Context, api *client.Client, labels []LabelFilter, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
 	return reap(ctx, api, currentOwner(selfContainerID()), reapScope{labels: labels}, dryRun, log)
 }
 
@@ -61,11 +61,11 @@ func reapOwnOrphans(ctx context.Context, api *client.Client, me owner, log zerol
 }
 
 // reapScope narrows what a reap looks at: objects of one owner ID
-// ("container:<id>", "host:<name>"; "" for any), objects carrying every one
-// of labels (KEY=VALUE or KEY).
+// ("container:<id>", "host:<name>"; "" for any), objects that every one of
+// labels selects.
 type reapScope struct {
 	owner  string
-	labels []string
+	labels []LabelFilter
 }
 
 func (s reapScope) filters() filters.Args {
@@ -74,7 +74,7 @@ func (s reapScope) filters() filters.Args {
 		args.Add("label", LabelOwner+"="+s.owner)
 	}
 	for _, l := range s.labels {
-		args.Add("label", l)
+		args.Add("label", l.engineForm())
 	}
 	return args
 }
@@ -84,14 +84,7 @@ func (s reapScope) matches(labels map[string]string) bool {
 	if labels[LabelManaged] != "true" || s.owner != "" && labels[LabelOwner] != s.owner {
 		return false
 	}
-	for _, l := range s.labels {
-		key, value, hasValue := strings.Cut(l, "=")
-		got, ok := labels[key]
-		if !ok || hasValue && got != value {
-			return false
-		}
-	}
-	return true
+	return matchesAll(labels, s.labels)
 }
 
 // reap removes the containers, then the networks, in scope whose owner is

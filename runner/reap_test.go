@@ -4,6 +4,8 @@ import "testing"
 
 func TestReapScopeMatchesOnlyItsObjects(t *testing.T) {
 	mine := map[string]string{LabelManaged: "true", LabelOwner: "container:abc", "team": "a"}
+	is := func(k, v string) LabelFilter { return LabelFilter{Key: k, Value: v} }
+	has := func(k string) LabelFilter { return LabelFilter{Key: k, AnyValue: true} }
 	for _, tc := range []struct {
 		name   string
 		scope  reapScope
@@ -14,13 +16,13 @@ func TestReapScopeMatchesOnlyItsObjects(t *testing.T) {
 		{"not sibling-run's", reapScope{}, map[string]string{"team": "a"}, false},
 		{"its owner", reapScope{owner: "container:abc"}, mine, true},
 		{"another owner", reapScope{owner: "container:def"}, mine, false},
-		{"label with value", reapScope{labels: []string{"team=a"}}, mine, true},
-		{"label with another value", reapScope{labels: []string{"team=b"}}, mine, false},
-		{"label key only", reapScope{labels: []string{"team"}}, mine, true},
-		{"label absent", reapScope{labels: []string{"other"}}, mine, false},
-		{"empty value is a value", reapScope{labels: []string{"team="}}, mine, false},
-		{"every label", reapScope{labels: []string{"team=a", LabelOwner}}, mine, true},
-		{"one label missing", reapScope{labels: []string{"team=a", "other"}}, mine, false},
+		{"label with value", reapScope{labels: []LabelFilter{is("team", "a")}}, mine, true},
+		{"label with another value", reapScope{labels: []LabelFilter{is("team", "b")}}, mine, false},
+		{"label key only", reapScope{labels: []LabelFilter{has("team")}}, mine, true},
+		{"label absent", reapScope{labels: []LabelFilter{has("other")}}, mine, false},
+		{"empty value is a value", reapScope{labels: []LabelFilter{is("team", "")}}, mine, false},
+		{"every label", reapScope{labels: []LabelFilter{is("team", "a"), has(LabelOwner)}}, mine, true},
+		{"one label missing", reapScope{labels: []LabelFilter{is("team", "a"), has("other")}}, mine, false},
 	} {
 		if got := tc.scope.matches(tc.labels); got != tc.want {
 			t.Errorf("%s: matches = %v, want %v", tc.name, got, tc.want)

@@ -44,9 +44,9 @@ const (
 // (KEY=VALUE or KEY) it looks only at objects carrying all of them. Idle, it
 // waits on one event stream. A broken stream (an engine restart) is reopened
 // after a pause, with a full sweep: Watch returns only when ctx ends.
-func Watch(ctx context.Context, api *client.Client, labels []string, log zerolog.Logger) error {
+func Watch(ctx context.Context, api *client.Client, labels []LabelFilter, log zerolog.Logger) error {
 	w := &watcher{api: api, me: currentOwner(selfContainerID()), scope: reapScope{labels: labels}, log: log}
-	log.Info().Str("owner", w.me.ID).Strs("labels", labels).Msg("watching for siblings whose sibling-run is gone")
+	log.Info().Str("owner", w.me.ID).Strs("labels", engineForms(labels)).Msg("watching for siblings whose sibling-run is gone")
 	pause := watchRetryFirst
 	for {
 		began := time.Now()

@@ -25,7 +25,8 @@ type cacheLsCmd struct {
 }
 
 func (c *cacheLsCmd) Run(g *globals) error {
-	if err := checkLabelFilters(c.Label); err != nil {
+	labels, err := parseLabelFilters(c.Label)
+	if err != nil {
 		return err
 	}
 	api, err := runner.Connect(g.Ctx, g.Host)
@@ -33,7 +34,7 @@ func (c *cacheLsCmd) Run(g *globals) error {
 		return err
 	}
 	defer api.Close()
-	caches, err := runner.ListCaches(g.Ctx, api, c.Label, true)
+	caches, err := runner.ListCaches(g.Ctx, api, labels, true)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,8 @@ func (c *cachePruneCmd) Run(g *globals) error {
 
 // options checks the flags; bad input removes nothing.
 func (c *cachePruneCmd) options() (runner.PruneOptions, error) {
-	opts := runner.PruneOptions{All: c.All, MaxSize: -1, Labels: c.Label, DryRun: c.DryRun}
+	labels, err := parseLabelFilters(c.Label)
+	opts := runner.PruneOptions{All: c.All, MaxSize: -1, Labels: labels, DryRun: c.DryRun}
 	if c.OlderThan != "" {
 		d, err := parseAge(c.OlderThan)
 		if err != nil || d <= 0 {
@@ -97,7 +99,7 @@ func (c *cachePruneCmd) options() (runner.PruneOptions, error) {
 	case c.All && (c.OlderThan != "" || c.MaxSize != ""):
 		return opts, errors.New("cache prune: --all removes every cache; give it alone, or --older-than and --max-size without it")
 	}
-	return opts, checkLabelFilters(c.Label)
+	return opts, err
 }
 
 // parseAge reads a Go duration, or a whole number of days like 7d.

@@ -19,7 +19,8 @@ func (r *reapCmd) Run(g *globals) error {
 	if r.Watch && r.DryRun {
 		return &runner.ExitError{Code: runner.ExitToolFailure, Err: fmt.Errorf("--watch removes as owners die and cannot be a dry run; drop --dry-run or --watch")}
 	}
-	if err := checkLabelFilters(r.Label); err != nil {
+	labels, err := parseLabelFilters(r.Label)
+	if err != nil {
 		return err
 	}
 	api, err := runner.Connect(g.Ctx, g.Host)
@@ -28,9 +29,9 @@ func (r *reapCmd) Run(g *globals) error {
 	}
 	defer api.Close()
 	if r.Watch {
-		return runner.Watch(g.Ctx, api, r.Label, g.Log)
+		return runner.Watch(g.Ctx, api, labels, g.Log)
 	}
-	reaped, err := runner.Reap(g.Ctx, api, r.Label, r.DryRun, g.Log)
+	reaped, err := runner.Reap(g.Ctx, api, labels, r.DryRun, g.Log)
 	verb := "removed"
 	if r.DryRun {
 		verb = "would remove"

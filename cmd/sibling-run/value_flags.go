@@ -37,15 +37,18 @@ func parseLabels(entries []string) (map[string]string, error) {
 	return labels, nil
 }
 
-// checkLabelFilters refuses a --label filter of reap or cache without a key;
-// the engine takes the rest, KEY=VALUE or KEY, as it is.
-func checkLabelFilters(entries []string) error {
+// parseLabelFilters reads the --label filters of reap and cache: KEY=VALUE
+// selects that value, KEY alone any value.
+func parseLabelFilters(entries []string) ([]runner.LabelFilter, error) {
+	var filters []runner.LabelFilter
 	for _, entry := range entries {
-		if key, _, _ := strings.Cut(entry, "="); key == "" {
-			return fmt.Errorf("--label %q has no key; use KEY=VALUE or KEY", entry)
+		key, value, hasValue := strings.Cut(entry, "=")
+		if key == "" {
+			return nil, fmt.Errorf("--label %q has no key; use KEY=VALUE or KEY", entry)
 		}
+		filters = append(filters, runner.LabelFilter{Key: key, Value: value, AnyValue: !hasValue})
 	}
-	return nil
+	return filters, nil
 }
 
 // parseTmpfs reads --tmpfs PATH[:OPTIONS] entries: a tmpfs at the absolute

@@ -55,12 +55,14 @@ func TestParseLabels(t *testing.T) {
 	}
 }
 
-func TestCheckLabelFilters(t *testing.T) {
-	if err := checkLabelFilters([]string{"team=a", "flaky", "k="}); err != nil {
-		t.Errorf("good filters refused: %v", err)
+func TestParseLabelFilters(t *testing.T) {
+	got, err := parseLabelFilters([]string{"team=a", "flaky", "k=", "url=a=b"})
+	want := []runner.LabelFilter{{Key: "team", Value: "a"}, {Key: "flaky", AnyValue: true}, {Key: "k"}, {Key: "url", Value: "a=b"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, %v; want %+v", got, err, want)
 	}
 	for _, bad := range []string{"=x", ""} {
-		if err := checkLabelFilters([]string{"ok", bad}); err == nil || !strings.Contains(err.Error(), `--label "`+bad+`" has no key`) {
+		if _, err := parseLabelFilters([]string{"ok", bad}); err == nil || !strings.Contains(err.Error(), `--label "`+bad+`" has no key`) {
 			t.Errorf("--label %q: err = %v, want one saying it has no key", bad, err)
 		}
 	}

@@ -129,7 +129,7 @@ func TestReapGoesOnAfterAFailedRemovalAndReportsIt(t *testing.T) {
 	}
 	defer faulty.Close()
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	reaped, err := runner.Reap(context.Background(), faulty, []string{testLabel, scope}, false, log)
+	reaped, err := runner.Reap(context.Background(), faulty, []runner.LabelFilter{asFilter(testLabel), asFilter(scope)}, false, log)
 	var failures *runner.ReapFailures
 	if refuse.id == "" {
 		t.Fatalf("reap removed nothing; error %v", err)
@@ -145,7 +145,7 @@ func TestReapGoesOnAfterAFailedRemovalAndReportsIt(t *testing.T) {
 		t.Errorf("%d siblings left; want the one whose removal failed", len(left))
 	}
 	// The engine answers again: the next reap removes it.
-	if reaped, err := runner.Reap(context.Background(), api, []string{testLabel, scope}, false, log); err != nil || len(reaped) != 1 {
+	if reaped, err := runner.Reap(context.Background(), api, []runner.LabelFilter{asFilter(testLabel), asFilter(scope)}, false, log); err != nil || len(reaped) != 1 {
 		t.Errorf("the second reap: %+v, %v; want the orphan that was left", reaped, err)
 	}
 	assertNothingLeft(t, scope)
@@ -170,4 +170,10 @@ func (r *refuseFirstRemoval) RoundTrip(req *http.Request) (*http.Response, error
 		}, nil
 	}
 	return r.next.RoundTrip(req)
+}
+
+// asFilter is a KEY=VALUE label as the filter that selects it.
+func asFilter(label string) runner.LabelFilter {
+	key, value, _ := strings.Cut(label, "=")
+	return runner.LabelFilter{Key: key, Value: value}
 }
