@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,17 +49,23 @@ func TestInsideAnAgentTheBuildSeesTheWorkdirThroughVolumes(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); tc.cgroupns == "private" && err != nil {
-				notUnderPodman(t, "on a cgroup v1 host Podman 4.3 ignores --cgroupns private, so /proc/self/cgroup still names the agent and the mountinfo path is not reached")
+			want := tc.wantLines
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); tc.cgroupns == "private" && err != nil && engine == "podman" {
+				// On a cgroup v1 host Podman 4.3 ignores --cgroupns private:
+				// /proc/self/cgroup still names the agent, and the mountinfo
+				// path is covered by a fixture (runner/selfdetect_test.go).
+				// The agent must still find itself and share its volume.
+				t.Log("Podman on cgroup v1: the agent's cgroup namespace is not private; checking that it finds itself all the same")
+				want = slices.DeleteFunc(slices.Clone(want), func(l string) bool { return l == "cgroup-hides-id" })
 			}
 			script := "grep -qE '[0-9a-f]{64}' /proc/self/cgroup || echo cgroup-hides-id; " + prepare + agentSiblingRun(tc.flags, build) + "; echo exit=$?; echo agent sees $(cat out.txt)"
 			out, code := runAgent(t, data, tc.cgroupns, script)
 			if code != 0 {
 				t.Fatalf("agent exited %d:\n%s", code, out)
 			}
-			for _, want := range tc.wantLines {
-				if !hasLine(out, want) {
-					t.Errorf("agent output lacks the line %q:\n%s", want, out)
+			for _, line := range want {
+				if !hasLine(out, line) {
+					t.Errorf("agent output lacks the line %q:\n%s", line, out)
 				}
 			}
 		})
