@@ -65,11 +65,7 @@ func run(args []string) int {
 	defer signal.Stop(signals)
 	go func() {
 		sig := <-signals
-		if sig == syscall.SIGTERM && parentGone() {
-			log.Warn().Int("parent_pid", startPPID).Msg("sibling-run's parent process is gone; stopping the build as on SIGTERM")
-		} else {
-			log.Debug().Str("signal", sig.String()).Msg("signal received")
-		}
+		log.Debug().Str("signal", sig.String()).Msg("signal received")
 		cancel(runner.Interrupted(sig))
 		for sig := range signals {
 			log.Warn().Str("signal", sig.String()).Msg("already stopping the build")

@@ -2,8 +2,10 @@ package integration
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,6 +100,43 @@ func TestParentDeathStopsTheBuildAndLeavesNothing(t *testing.T) {
 	}
 	if left := containersWith(t, testLabel, pidLabel); len(left) > 0 {
 		t.Errorf("the sibling is still there after its sibling-run's parent died")
+	}
+}
+
+// The kernel's parent-death signal comes when the thread that started
+// sibling-run ends, not its process: a multithreaded parent (a JVM's worker
+// thread) may end that thread and live on, and under docker exec the parent
+// is the runtime outside the container, which ends as soon as the command
+// runs. Neither is the task dying: the build runs to its end and its exit
+// code passes through.
+func TestAParentThreadEndingDoesNotStopTheBuild(t *testing.T) {
+	cmd := siblingRunCommand(t.TempDir(), nil, buildArgs("sh", "-c", "echo ready; sleep 2; exit 7")...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, endThread := make(chan error), make(chan struct{})
+	go func() {
+		// Never unlocked: the thread that forks sibling-run ends with this
+		// goroutine, while the test's process lives on.
+		runtime.LockOSThread()
+		started <- cmd.Start()
+		<-endThread
+	}()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewReader(stdout)
+	if line, _ := lines.ReadString('\n'); line != "ready\n" {
+		_ = cmd.Process.Kill()
+		t.Fatalf("the build did not start: %q; stderr:\n%s", line, stderr.String())
+	}
+	close(endThread)
+	_, _ = io.Copy(io.Discard, lines)
+	if code := waitExitCode(t, cmd, &stderr); code != 7 {
+		t.Errorf("sibling-run exited %d after the thread that started it ended, want the build's 7; stderr:\n%s", code, stderr.String())
 	}
 }
 
