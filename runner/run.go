@@ -25,9 +25,9 @@ type Result struct {
 // and returns the build's exit code.
 //
 // Everything that can be checked is checked before anything is created (see
-// plan), so bad input creates nothing. The sibling is attached and waited on before it
-// starts, and Run returns only after every byte of its output has been copied
-// to cfg.Stdout and cfg.Stderr. The sibling is removed on every path unless
+// plan), so bad input creates nothing. The sibling is attached and waited on
+// before it starts, and Run returns only after every byte of its output has
+// been copied to cfg.Stdout and cfg.Stderr. The sibling is removed on every path unless
 // cfg.Keep is set, even when ctx is cancelled: then the build is sent the
 // signal of ctx's cause (see Interrupted), killed after cfg.StopTimeout, and
 // Run returns that cause. A build that runs longer than cfg.Timeout is
