@@ -1,25 +1,36 @@
 package runner
 
 import (
+	"context"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
 )
 
 // Podman 4.3's compat API turns each of HostConfig.Mounts into its own
 // comma-separated option string and refuses a path with a comma in it
 // ("invalid mount option"). It takes the same mount as one of
 // HostConfig.Binds ("source:target:options"), whose paths may hold commas
-// but no colon, and so does Docker. Mounts stays the one list the run plans
-// and checks (mounts.go); only at the create are the mounts with a comma in
-// a path sent as Binds, on either engine, so both create the same sibling.
+// but no colon. Mounts stays the one list the run plans and checks
+// (mounts.go); only at the create, and only for Podman, are the mounts with
+// a comma in a path sent as Binds. Docker takes them as Mounts, which refuse
+// a host path that does not exist where Binds would make it: a mistyped -v
+// path stays an error there.
+
+// hostConfigFor returns host as the engine at api takes it. Only a spec
+// with a comma in a mount's path asks the engine which one it is.
+func hostConfigFor(ctx context.Context, api *client.Client, host *container.HostConfig) *container.HostConfig {
+	if binds := withCommaBinds(host); binds != host && isPodman(ctx, api) {
+		return binds
+	}
+	return host
+}
 
 // withCommaBinds returns host with every mount whose source or target holds
 // a comma moved from Mounts to Binds, when Binds can say all of it (no colon
-// in a path, no volume options but NoCopy); host itself is not changed. One
-// difference remains: for a host directory that does not exist, Docker
-// creates it for Binds where it refuses the mount.
+// in a path, no volume options but NoCopy); host itself is not changed.
 func withCommaBinds(host *container.HostConfig) *container.HostConfig {
 	var moved []string
 	var kept []mount.Mount

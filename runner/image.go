@@ -48,7 +48,7 @@ func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Confi
 		created, err := createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
 			createCtx, cancel := detached(lifecycle, createTimeout)
 			defer cancel()
-			created, err := api.ContainerCreate(createCtx, sp.Config, withCommaBinds(sp.HostConfig), sp.Networking, nil, sp.Name)
+			created, err := api.ContainerCreate(createCtx, sp.Config, hostConfigFor(createCtx, api, sp.HostConfig), sp.Networking, nil, sp.Name)
 			if err != nil && createCtx.Err() != nil {
 				return created, engineSilent(api, "create the sibling", createTimeout)
 			}
