@@ -44,7 +44,7 @@ func TestBuildSpecMounts(t *testing.T) {
 		{"a volume's directory as a bind", mountPlan{Workdir: testWorkdir, Mounts: []mount.Mount{
 			{Type: mount.TypeBind, Source: "/var/lib/docker/volumes/0f3e/_data/PROJ-PLAN-JOB1", Target: testWorkdir}}}},
 		{"a volume's subpath", mountPlan{Workdir: testWorkdir, Mounts: []mount.Mount{
-			{Type: mount.TypeVolume, Source: "0f3e", Target: testWorkdir, VolumeOptions: &mount.VolumeOptions{Subpath: "PROJ-PLAN-JOB1"}}}}},
+			{Type: mount.TypeVolume, Source: "0f3e", Target: testWorkdir, VolumeOptions: &mount.VolumeOptions{Subpath: "PROJ-PLAN-JOB1", NoCopy: true}}}}},
 		{"with the engine", mountPlan{Workdir: testWorkdir, Mounts: []mount.Mount{bindShare.Mounts[0], socket},
 			GroupAdd: []string{"998"}, Env: []string{"DOCKER_HOST=unix:///var/run/docker.sock"}}},
 	}

@@ -196,7 +196,10 @@ func isWithin(path, dir string) bool {
 
 // workdirMount is the sibling's mount of exactly workdir, which lies in
 // holder: the volume's subdirectory where the engine can mount one
-// (subpath), else the directory's path on the engine's host as a bind.
+// (subpath), else the directory's path on the engine's host as a bind. A
+// volume mount never takes the image's content: an engine fills an empty
+// volume mount from the image's files at its target, and a fresh agent's
+// working directory is empty (Docker 29 did so with a subpath).
 func workdirMount(workdir string, holder sharedMount, subpath bool) (mount.Mount, error) {
 	rel, err := filepath.Rel(holder.Here, workdir)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
@@ -206,8 +209,9 @@ func workdirMount(workdir string, holder sharedMount, subpath bool) (mount.Mount
 	switch {
 	case holder.Type == mount.TypeVolume && subpath:
 		m.Type, m.Source = mount.TypeVolume, holder.Name
+		m.VolumeOptions = &mount.VolumeOptions{NoCopy: true}
 		if rel != "." {
-			m.VolumeOptions = &mount.VolumeOptions{Subpath: rel}
+			m.VolumeOptions.Subpath = rel
 		}
 	case (holder.Type == mount.TypeVolume || holder.Type == mount.TypeBind) && holder.Source != "":
 		m.Type, m.Source = mount.TypeBind, filepath.Join(holder.Source, rel)

@@ -2,12 +2,14 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 
 	"sibling-run/runner"
 )
@@ -101,6 +103,33 @@ func TestInsideAnAgentAnUnsharedWorkdirIsRefused(t *testing.T) {
 	}
 	if left := containersWith(t, testLabel, runner.LabelManaged+"=true"); len(left) > 0 {
 		t.Errorf("a refused build created %d siblings", len(left))
+	}
+}
+
+// A fresh agent's first build meets an empty working directory. An image
+// that has files at that path must not fill it: on engines that mount the
+// working directory as a volume subpath (API 1.45+, Docker 29 here) the
+// engine copies an image's content into an empty volume mount unless told
+// not to, which would put the image's root-owned files into the agent's
+// build directory. Binds (Docker 20.10, Podman) never copy.
+func TestInsideAnAgentAnEmptyWorkdirGetsNothingFromTheImage(t *testing.T) {
+	data := createDataContainer(t, "/builds")
+	img := "sibling-run-test/fills-workdir:" + runID
+	dockerfile := fmt.Sprintf("FROM %s\nRUN mkdir -p /builds/job1/sub && echo from-image > /builds/job1/sub/file && echo from-image > /builds/job1/top\n", busyboxImage)
+	if err := buildImage(context.Background(), img, map[string][]byte{"Dockerfile": []byte(dockerfile)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = api.ImageRemove(context.Background(), img, image.RemoveOptions{PruneChildren: true}) })
+	script := "mkdir -p /builds/job1 && cd /builds/job1 && " +
+		"sibling-run --image " + img + " --label " + testLabel + " sh -c 'echo build sees: $(ls -A)'; echo exit=$?; echo agent sees: $(ls -A /builds/job1)"
+	out, code := runAgent(t, data, "host", script)
+	if code != 0 {
+		t.Fatalf("agent exited %d:\n%s", code, out)
+	}
+	for _, line := range []string{"build sees:", "exit=0", "agent sees:"} {
+		if !hasLine(out, line) {
+			t.Errorf("want the line %q (an empty working directory on %s):\n%s", line, engine, out)
+		}
 	}
 }
 
