@@ -51,6 +51,9 @@ func TestAgentPairRunsBambooBuildsInSiblings(t *testing.T) {
 		"AGENT_DATA_IMAGE=" + images.data, "IMAGE_LABEL=" + testLabel,
 		"BAMBOO_SERVER=http://bamboo.test:8085", "SECURITY_TOKEN=agent-token-1",
 		"AGENT_LABELS=" + testLabel, "AGENT_PULL=never", "AGENT_STOP_TIMEOUT=5",
+		// The agent gets the socket of the engine under test, not this
+		// machine's own (agent.sh's default).
+		"DOCKER_SOCKET=" + engineSocket(t),
 	}
 	phase := time.Now()
 	script(t, env, "agent-images.sh")
@@ -282,9 +285,20 @@ func volumeNamesOf(mounts []container.MountPoint) []string {
 	return names
 }
 
+// engineSocket is the unix socket of the engine under test, which the agent
+// tests mount into their agents.
+func engineSocket(t *testing.T) string {
+	t.Helper()
+	socket, ok := strings.CutPrefix(api.DaemonHost(), "unix://")
+	if !ok {
+		t.Fatalf("the agent tests mount the engine's unix socket; DOCKER_HOST is %s", api.DaemonHost())
+	}
+	return socket
+}
+
 func socketGroup(t *testing.T) string {
 	t.Helper()
-	info, err := os.Stat(strings.TrimPrefix(api.DaemonHost(), "unix://"))
+	info, err := os.Stat(engineSocket(t))
 	if err != nil {
 		t.Fatalf("the agent tests need the engine's unix socket: %v", err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -96,24 +97,30 @@ func testMain(m *testing.M) int {
 	return code
 }
 
-// engineUnderTest names the engine the tests run against, "docker" or
-// "podman", as the engine itself says (/version). SIBLING_RUN_TEST_ENGINE,
-// when set, must agree: the Podman pass of scripts/test.sh sets it, so that
-// it cannot quietly run against Docker, and the Docker pass cannot skip
-// what only Podman lacks.
+// engineUnderTest names the engine the tests run against, as the engine
+// itself says (/version): "podman"; "docker29", a Docker whose API mounts
+// volume subpaths (1.45 and later: Docker 26 on, Docker Engine 29 in CI),
+// where sibling-run takes that path; or "docker", an older Docker (20.10,
+// API 1.41, the machine's own), where it binds the volume's host path.
+// SIBLING_RUN_TEST_ENGINE, when set, must agree: each pass of
+// scripts/test.sh sets it, so that none can quietly run against another
+// engine, and the Docker passes cannot skip what only Podman lacks.
 func engineUnderTest(ctx context.Context) (string, error) {
 	v, err := api.ServerVersion(ctx)
 	if err != nil {
 		return "", fmt.Errorf("asking the engine for its version: %w", err)
 	}
 	found := "docker"
+	if versions.GreaterThanOrEqualTo(v.APIVersion, "1.45") {
+		found = "docker29"
+	}
 	for _, c := range v.Components {
 		if strings.Contains(c.Name, "Podman") {
 			found = "podman"
 		}
 	}
 	if want := os.Getenv("SIBLING_RUN_TEST_ENGINE"); want != "" && want != found {
-		return "", fmt.Errorf("SIBLING_RUN_TEST_ENGINE=%s, but the engine at %s is %s", want, api.DaemonHost(), found)
+		return "", fmt.Errorf("SIBLING_RUN_TEST_ENGINE=%s, but the engine at %s is %s (%s, API %s)", want, api.DaemonHost(), found, v.Version, v.APIVersion)
 	}
 	return found, nil
 }

@@ -223,6 +223,7 @@ func TestPullRecoversFromARegistryThatFailsForAWhile(t *testing.T) {
 	}))
 	defer flaky.Close()
 	flakyAddr := strings.TrimPrefix(flaky.URL, "http://")
+	reachableFromEngine(t, flakyAddr)
 	flakyRef := flakyAddr + "/sibling-run-test/x:flaky"
 	t.Cleanup(func() {
 		_, _ = api.ImageRemove(context.Background(), flakyRef, image.RemoveOptions{PruneChildren: true})
@@ -242,6 +243,7 @@ func TestPullRecoversFromARegistryThatFailsForAWhile(t *testing.T) {
 // stops at SIGTERM, promptly, like any other interrupted run.
 func TestSignalStopsAPull(t *testing.T) {
 	silent := silentListener(t)
+	reachableFromEngine(t, silent)
 	ref := silent + "/sibling-run-test/x:silent"
 	cmd := siblingRunCommand(t.TempDir(), []string{"DOCKER_CONFIG=" + t.TempDir()}, pullArgs(ref, "true")...)
 	stderrPipe, err := cmd.StderrPipe()

@@ -5,7 +5,8 @@ package integration
 // temporary directory, started and stopped by each test that needs it. The
 // engine pulls from it over plain HTTP because it treats 127.0.0.0/8 as an
 // insecure registry, and it reaches it because dockerd shares this machine's
-// network namespace (startRegistry checks both through a push).
+// network namespace, or, for an engine in a namespace of its own, through
+// reachableFromEngine (startRegistry checks both through a push).
 
 import (
 	"bytes"
@@ -84,6 +85,8 @@ auth:
 		_ = cmd.Process.Kill()
 		<-exited
 	})
+
+	reachableFromEngine(t, reg.addr)
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {

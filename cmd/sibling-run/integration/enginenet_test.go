@@ -1,0 +1,110 @@
+package integration
+
+// The private engines of scripts/test.sh (Docker 29, Podman) live in network
+// namespaces of their own, so a server the tests start on this machine's
+// loopback (a registry, a registry that fails, one that never answers) is
+// out of their reach. reachableFromEngine carries such a server's port into
+// the engine's namespace: a listener there, on the same address, whose
+// connections are forwarded to the server here. Image references then name
+// the same address for the tests and for the engine.
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// engineNetnsEnv names the engine's network namespace (a path such as
+// /proc/PID/ns/net) when it is not the tests' own; scripts/test.sh sets it
+// for the private engines. Unset, the engine shares this machine's network,
+// as the machine's own engine does.
+const engineNetnsEnv = "SIBLING_RUN_TEST_ENGINE_NETNS"
+
+// reachableFromEngine makes addr, a loopback address served here, reachable
+// at the same address from the engine under test, until t ends.
+func reachableFromEngine(t *testing.T, addr string) {
+	t.Helper()
+	netns := os.Getenv(engineNetnsEnv)
+	if netns == "" {
+		return
+	}
+	l, err := listenInNetns(netns, addr)
+	if err != nil {
+		t.Fatalf("listening on %s in the engine's network namespace %s (%s): %v", addr, netns, engineNetnsEnv, err)
+	}
+	var conns sync.WaitGroup
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				forward(in, addr)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		conns.Wait()
+	})
+}
+
+// forward joins in to a new connection to addr here until either side ends.
+func forward(in net.Conn, addr string) {
+	defer in.Close()
+	out, err := net.Dial("tcp", addr)
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	ended := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(out, in); ended <- struct{}{} }()
+	go func() { _, _ = io.Copy(in, out); ended <- struct{}{} }()
+	<-ended // one side is done: end both, so the other copy returns too
+}
+
+// listenInNetns opens a TCP listener on addr inside the network namespace at
+// path. A socket stays in the namespace it was made in, so only the thread
+// that makes it enters the namespace, and returns to its own before the
+// Go scheduler may use it again.
+func listenInNetns(path, addr string) (net.Listener, error) {
+	target, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	own, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer own.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	l, listenErr := net.Listen("tcp", addr)
+	if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
+		// The thread stays locked, and so ends with this goroutine rather
+		// than serve others in the wrong namespace.
+		if l != nil {
+			l.Close()
+		}
+		return nil, errors.Join(listenErr, err)
+	}
+	runtime.UnlockOSThread()
+	return l, listenErr
+}
