@@ -90,12 +90,13 @@ start() {
   # one comes first, and registered as the default below.
   ln -sf "$bin/runc" "$dir/bin/runc"
   # Its own configuration, so /etc/docker/daemon.json (the main engine's
-  # data root and storage driver) is not read. vfs works on any data root.
+  # data root and storage driver) is not read. overlay2, Docker's default
+  # and what its users run; its mounts live in the daemon's mount namespace.
   nofile=$(ulimit -Hn)
   [ "$nofile" != unlimited ] || nofile=1048576
   cat >"$dir/daemon.json" <<EOF
 {
-  "storage-driver": "vfs",
+  "storage-driver": "overlay2",
   "cgroup-parent": "/$(cgroup_parent)",
   "runtimes": {"runc-built": {"path": "$bin/runc"}},
   "default-runtime": "runc-built",
@@ -167,8 +168,7 @@ stop() {
     done
     [ ! -d "$path" ] || echo "docker29-service.sh: could not remove $path" >&2
   done
-  # vfs leaves plain directories; a mount left by a killed daemon would be
-  # in its own mount namespace, gone with it.
+  # overlay2's mounts were in the daemon's mount namespace, gone with it.
   rm -rf "$dir"
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: vet, unit tests, the integration tests against the
-# real Docker engine (no engine is a failure, never a skip) and again against a
-# Podman service of their own (scripts/podman-service.sh), and a short pass of
-# every fuzz target. Installs Debian's busybox-static first if it is missing:
+# real Docker engine (no engine is a failure, never a skip), again against a
+# Docker Engine 29 of their own (scripts/docker29-service.sh, built from Go
+# modules once and kept in ~/.cache) and a Podman service of their own
+# (scripts/podman-service.sh), and a short pass of every fuzz target. Installs Debian's busybox-static first if it is missing:
 # the tests build their images FROM scratch with it, since no public registry
 # is used; and docker-registry and apache2-utils, for a registry of their own.
 # Usage: scripts/test.sh [go test flags...]
@@ -88,12 +89,34 @@ done < <(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' cmd runner | 
 # makes the tests check that the engine is the one each pass means: the
 # Docker pass runs every test, the Podman pass skips, each with its reason,
 # only what Podman lacks or what does not use the engine under test.
-echo "==> go test (unit and engine integration tests, against Docker)"
+echo "==> go test (unit and engine integration tests, against Docker $(docker version --format '{{.Server.Version}}, API {{.Server.APIVersion}}' 2>/dev/null || echo '(no engine)'))"
+docker_started=$SECONDS
 SIBLING_RUN_TEST_ENGINE=docker go test -count=1 -timeout 30m "$@" ./...
+echo "==> the Docker pass took $((SECONDS - docker_started))s"
+
+# The private engines live in network namespaces of their own; the tests
+# carry their loopback servers (registries) into it (enginenet_test.go).
+stop_engines() {
+  [ -z "${docker29_dir:-}" ] || scripts/docker29-service.sh stop "$docker29_dir"
+  [ -z "${podman_dir:-}" ] || scripts/podman-service.sh stop "$podman_dir"
+}
+trap stop_engines EXIT
+
+echo "==> engine integration tests, against Docker Engine 29 (scripts/docker29-service.sh)"
+docker29_build=$SECONDS
+scripts/docker29-service.sh build >/dev/null
+docker29_dir=$(mktemp -d /tmp/sibling-run-docker29.XXXXXX)
+docker29_host=$(scripts/docker29-service.sh start "$docker29_dir")
+docker29_started=$SECONDS
+DOCKER_HOST=$docker29_host SIBLING_RUN_TEST_ENGINE=docker29 \
+  SIBLING_RUN_TEST_ENGINE_NETNS=$(scripts/docker29-service.sh netns "$docker29_dir") \
+  go test -count=1 -timeout 30m "$@" ./cmd/sibling-run/integration/
+echo "==> the Docker 29 pass took $((SECONDS - docker29_started))s (and $((docker29_started - docker29_build))s to build or find the engine and start it)"
+scripts/docker29-service.sh stop "$docker29_dir"
+docker29_dir=
 
 echo "==> engine integration tests, against Podman"
 podman_dir=$(mktemp -d /tmp/sibling-run-podman.XXXXXX)
-trap 'scripts/podman-service.sh stop "$podman_dir"' EXIT
 podman_host=$(scripts/podman-service.sh start "$podman_dir")
 podman_started=$SECONDS
 DOCKER_HOST=$podman_host SIBLING_RUN_TEST_ENGINE=podman \

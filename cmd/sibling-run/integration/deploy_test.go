@@ -23,7 +23,7 @@ import (
 // where that layout has it; a root with no docker at all must fail, which
 // shows that the verification looks for the command.
 func TestSystemdUnitsVerifyWhereverDockerLives(t *testing.T) {
-	notUnderPodman(t, "it does not use the engine under test; it runs in the Docker pass")
+	firstPassOnly(t, "it does not use the engine under test")
 	units, err := filepath.Glob(filepath.Join(repoRoot(), "scripts", "systemd", "*.service"))
 	if err != nil || len(units) != 2 {
 		t.Fatalf("want the two unit files in scripts/systemd, found %v (%v)", units, err)
@@ -81,7 +81,7 @@ func TestSystemdUnitsVerifyWhereverDockerLives(t *testing.T) {
 // The Butane config transpiles strictly with the pinned Butane release,
 // takes the unit files from scripts/systemd as they are, and enables them.
 func TestButaneConfigTranspiles(t *testing.T) {
-	notUnderPodman(t, "it does not use the engine under test; it runs in the Docker pass")
+	firstPassOnly(t, "it does not use the engine under test")
 	butane := filepath.Join(t.TempDir(), "butane")
 	build := exec.Command("go", "build", "-o", butane, "github.com/coreos/butane/internal")
 	build.Dir = filepath.Join(repoRoot(), "scripts", "fcos", "butane")
@@ -144,7 +144,7 @@ func TestButaneConfigTranspiles(t *testing.T) {
 }
 
 func TestShellScriptsPassShellcheck(t *testing.T) {
-	notUnderPodman(t, "it does not use the engine under test; it runs in the Docker pass")
+	firstPassOnly(t, "it does not use the engine under test")
 	scripts, err := filepath.Glob(filepath.Join(repoRoot(), "scripts", "*.sh"))
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("no scripts found: %v", err)
@@ -157,7 +157,7 @@ func TestShellScriptsPassShellcheck(t *testing.T) {
 // agent.sh refuses in one line, with a non-zero exit, before it does
 // anything, when a required variable is missing or the engine is absent.
 func TestAgentScriptRefusesClearly(t *testing.T) {
-	notUnderPodman(t, "it does not use the engine under test; it runs in the Docker pass")
+	firstPassOnly(t, "it does not use the engine under test")
 	for _, tc := range []struct {
 		name string
 		env  []string

@@ -126,13 +126,22 @@ func engineUnderTest(ctx context.Context) (string, error) {
 }
 
 // notUnderPodman skips t in the Podman pass, saying why: a test of what
-// Podman lacks (and the README says so), or one that does not use the
-// engine under test and so runs in the Docker pass only. It never skips
-// against Docker.
+// Podman lacks (and the docs say so). It never skips against Docker.
 func notUnderPodman(t *testing.T, why string) {
 	t.Helper()
 	if engine == "podman" {
 		t.Skip("not under Podman: " + why)
+	}
+}
+
+// firstPassOnly skips t in every pass but the first, against the machine's
+// own Docker: for a test that does not use the engine under test (it checks
+// files, or starts an engine of its own), which another pass would only
+// repeat.
+func firstPassOnly(t *testing.T, why string) {
+	t.Helper()
+	if engine != "docker" {
+		t.Skip("in the Docker pass only: " + why)
 	}
 }
 
