@@ -78,6 +78,11 @@ type Config struct {
 	// positive when there are any.
 	Artifacts       []ArtifactSpec
 	ArtifactMaxSize int64
+	// KeepEscapingLinks keeps the symbolic links that the after-build pass
+	// (see afterbuild.go) would remove for leading outside the working
+	// directory; fifos, sockets, devices and set-id bits are dealt with
+	// all the same.
+	KeepEscapingLinks bool
 
 	Stdin  io.Reader
 	Stdout io.Writer

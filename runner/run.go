@@ -45,11 +45,18 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 		return Result{}, printSpec(cfg, p.spec)
 	}
 	sp := p.spec
-	err = sp.artifacts.holdRoot(p.workdir)
-	defer sp.artifacts.root.Close()
-	if err != nil {
+	// Held from before the build: the artifacts are written into it and
+	// the after-build pass walks it, whatever the build does to its path.
+	held, err := holdArtifactRoot(p.workdir)
+	switch {
+	case err != nil && len(sp.artifacts.artifacts) > 0:
 		return Result{}, toolFailure("%w", err)
+	case err != nil:
+		// What sibling-run cannot open, the agent, its user, cannot read.
+		cfg.Log.Warn().Err(err).Msg("the working directory will not be checked after the build")
 	}
+	defer held.Close()
+	sp.artifacts.root = held
 
 	// This agent's orphans are cleared while the sibling is created, so the
 	// build pays no time for it, and before the sibling starts.
@@ -90,6 +97,15 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	for _, w := range created.Warnings {
 		log.Warn().Msg(w)
 	}
+	// Once the build may have run, whatever it left in the working
+	// directory is neutralised on every way out, after the sibling is gone
+	// (deferred before its removal, so run after it).
+	buildMayHaveRun := false
+	defer func() {
+		if buildMayHaveRun {
+			neutraliseWorkdir(sp.artifacts.root, cfg.KeepEscapingLinks, log)
+		}
+	}()
 	engineLost := false // set when the engine went away during the build
 	if cfg.Keep {
 		defer log.Info().Str("id", id).Msg("kept the sibling for inspection; remove it with docker rm -f")
@@ -180,6 +196,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	}
 	// The build may already run, and print, when the engine dies before its
 	// answer to the start arrives.
+	buildMayHaveRun = true
 	startCtx, cancelStart := detached(lifecycle, startTimeout)
 	err = api.ContainerStart(startCtx, id, container.StartOptions{})
 	startSilent := err != nil && startCtx.Err() != nil

@@ -35,14 +35,15 @@ type runCmd struct {
 	Interactive bool          `short:"i" env:"SIBLING_RUN_INTERACTIVE" help:"Keep stdin open and forward it to the build." group:"build"`
 	TTY         bool          `short:"t" env:"SIBLING_RUN_TTY" help:"Give the build a terminal." group:"build"`
 
-	PidsLimit       int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N" group:"limits"`
-	ShmSize         string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE" group:"limits"`
-	Tmpfs           []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]" group:"mounts"`
-	Timeout         time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION" group:"limits"`
-	Service         []string      `env:"SIBLING_RUN_SERVICE" help:"Start a service container before the build, on a network of the build's own, reachable as ALIAS (default: the image's last name component, postgres for library/postgres:15), and wait until it is ready (repeatable)." placeholder:"IMAGE[=ALIAS]" group:"services"`
-	ServiceTimeout  time.Duration `default:"60s" env:"SIBLING_RUN_SERVICE_TIMEOUT" help:"Time each service gets to become ready (default: ${default})." placeholder:"DURATION" group:"services"`
-	Artifact        []string      `sep:"none" env:"SIBLING_RUN_ARTIFACT" help:"After the build, passed or failed, copy SRC (absolute, in the sibling) into DEST, a directory under the working directory (default: the working directory) (repeatable; the variable holds one)." placeholder:"SRC[:DEST]" group:"artifacts"`
-	ArtifactMaxSize string        `default:"4g" env:"SIBLING_RUN_ARTIFACT_MAX_SIZE" help:"Most bytes the artifacts of one run may take, like 500m or 4g (default: ${default})." placeholder:"SIZE" group:"artifacts"`
+	PidsLimit         int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N" group:"limits"`
+	ShmSize           string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE" group:"limits"`
+	Tmpfs             []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]" group:"mounts"`
+	Timeout           time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION" group:"limits"`
+	Service           []string      `env:"SIBLING_RUN_SERVICE" help:"Start a service container before the build, on a network of the build's own, reachable as ALIAS (default: the image's last name component, postgres for library/postgres:15), and wait until it is ready (repeatable)." placeholder:"IMAGE[=ALIAS]" group:"services"`
+	ServiceTimeout    time.Duration `default:"60s" env:"SIBLING_RUN_SERVICE_TIMEOUT" help:"Time each service gets to become ready (default: ${default})." placeholder:"DURATION" group:"services"`
+	Artifact          []string      `sep:"none" env:"SIBLING_RUN_ARTIFACT" help:"After the build, passed or failed, copy SRC (absolute, in the sibling) into DEST, a directory under the working directory (default: the working directory) (repeatable; the variable holds one)." placeholder:"SRC[:DEST]" group:"artifacts"`
+	ArtifactMaxSize   string        `default:"4g" env:"SIBLING_RUN_ARTIFACT_MAX_SIZE" help:"Most bytes the artifacts of one run may take, like 500m or 4g (default: ${default})." placeholder:"SIZE" group:"artifacts"`
+	KeepEscapingLinks bool          `name:"keep-escaping-links" env:"SIBLING_RUN_KEEP_ESCAPING_LINKS" help:"After the build, keep the symbolic links in the working directory that lead outside it, which are otherwise removed: the agent follows them as its own user (fifos, devices and setuid bits are dealt with all the same; see docs/after-the-build.md)." group:"artifacts"`
 
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"Command and arguments to run (default: the image's CMD); everything after the first word belongs to the build." placeholder:"COMMAND [ARG...]"`
 }
@@ -94,6 +95,8 @@ func (r *runCmd) config() (runner.Config, error) {
 		PidsLimit:      r.PidsLimit,
 		Timeout:        r.Timeout,
 		ServiceTimeout: r.ServiceTimeout,
+
+		KeepEscapingLinks: r.KeepEscapingLinks,
 	}
 	var err error
 	if cfg.Caches, err = parseCaches(r.Cache); err != nil {
