@@ -36,7 +36,7 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 	if err != nil {
 		return p, err
 	}
-	env, err := buildEnv(cfg.Environ, cfg.PassEnv, cfg.EnvFiles, cfg.Env)
+	env, err := buildEnv(cfg.Environ, cfg.PassEnv, cfg.EnvFiles, cfg.Env, workdir)
 	if err != nil {
 		return p, err
 	}
