@@ -120,7 +120,7 @@ func (a *artifactRoot) openDest(dest string) (*os.Root, error) {
 			return nil, err
 		}
 		if !info.IsDir() {
-			return nil, fmt.Errorf("%s is a symbolic link or not a directory", path.Join(a.path, walked))
+			return nil, fmt.Errorf("%q is a symbolic link or not a directory", path.Join(a.path, walked))
 		}
 	}
 	return a.root.OpenRoot(walked)
