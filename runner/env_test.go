@@ -376,10 +376,11 @@ func TestEnvErrorsNeverPrintValues(t *testing.T) {
 }
 
 func TestHideSecretValuesMasksTheEnginesWords(t *testing.T) {
-	env := []string{"MY_PASSWORD=TOP\nS3CR", "api_secret=k3y", "PLAIN=visible", "EMPTY_SECRET="}
-	cause := &ExitError{Code: 125, Err: errors.New("engine: bad \"MY_PASSWORD=TOP\\nS3CR\" or TOP\nS3CR, k3y, visible")}
-	err := hideSecretValues(cause, env)
-	if got, want := err.Error(), `engine: bad "MY_PASSWORD=********" or ********, ********, visible`; got != want {
+	env := []string{"MY_PASSWORD=TOP\nS3CR", "api_secret=k3y-long", "PLAIN=visible", "EMPTY_SECRET=", "SHORT_SECRET=5"}
+	cause := &ExitError{Code: 125, Err: errors.New("engine: bad \"MY_PASSWORD=TOP\\nS3CR\" or TOP\nS3CR, k3y-long, visible, port 5432")}
+	secrets := newSecretNames(nil)
+	err := secrets.hide(cause, env)
+	if got, want := err.Error(), `engine: bad "MY_PASSWORD=********" or ********, ********, visible, port 5432`; got != want {
 		t.Errorf("masked %q, want %q", got, want)
 	}
 	var coded *ExitError
@@ -387,7 +388,7 @@ func TestHideSecretValuesMasksTheEnginesWords(t *testing.T) {
 		t.Errorf("the masked error lost its exit code: %v", err)
 	}
 	plain := errors.New("nothing secret")
-	if hideSecretValues(plain, env) != plain || hideSecretValues(nil, env) != nil {
+	if secrets.hide(plain, env) != plain || secrets.hide(nil, env) != nil {
 		t.Error("an error without secrets should come back as it was")
 	}
 }

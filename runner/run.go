@@ -41,8 +41,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if short := p.secrets.tooShort(p.env); len(short) > 0 {
+		cfg.Log.Warn().Strs("variables", short).Msgf("secret values shorter than %d characters are not masked where they appear in sibling-run's messages", minMaskedLength)
+	}
 	if cfg.DryRun {
-		return Result{}, printSpec(cfg, p.spec)
+		return Result{}, printSpec(cfg, p.spec, p.secrets)
 	}
 	sp := p.spec
 	// Held from before the build: the artifacts are written into it and
@@ -73,11 +76,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 		set, err := startServices(ctx, api, cfg, sp)
 		defer set.remove(ctx, cfg.Keep)
 		if err != nil {
-			return Result{}, hideSecretValues(err, p.env)
+			return Result{}, p.secrets.hide(err, p.env)
 		}
 	}
 	res, err := runSibling(ctx, api, cfg, sp, orphansCleared)
-	return res, hideSecretValues(err, p.env)
+	return res, p.secrets.hide(err, p.env)
 }
 
 // runSibling creates, attaches, starts, waits for and removes the sibling. It
@@ -366,9 +369,9 @@ func describeCommand(cfg Config) string {
 }
 
 // printSpec writes the spec that --dry-run shows, with secrets masked.
-func printSpec(cfg Config, sp spec) error {
+func printSpec(cfg Config, sp spec, secrets secretNames) error {
 	shown := *sp.Config
-	shown.Env = maskSecrets(sp.Config.Env)
+	shown.Env = secrets.mask(sp.Config.Env)
 	sp.Config = &shown
 	enc := json.NewEncoder(cfg.Stdout)
 	enc.SetIndent("", "  ")

@@ -19,6 +19,7 @@ type runCmd struct {
 	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]" group:"build"`
 	EnvFile     []string      `type:"path" sep:"none" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a regular file of NAME=VALUE lines; one in the working directory is read without following links out of it (repeatable; the variable holds one)." placeholder:"FILE" group:"build"`
 	PassEnv     []string      `default:"bamboo_" env:"SIBLING_RUN_PASS_ENV" help:"Pass sibling-run's variables whose names start with this prefix (repeatable; an empty value passes none; default: ${default})." placeholder:"PREFIX" group:"build"`
+	SecretNames []string      `name:"secret-names" env:"SIBLING_RUN_SECRET_NAMES" help:"Also treat variables whose names contain this word, in any case, as secrets, besides password, passphrase, secret, sshkey (Bamboo's) and token: masked in what sibling-run prints (repeatable)." placeholder:"WORD" group:"build"`
 	Pull        string        `default:"missing" enum:"missing,always,never" env:"SIBLING_RUN_PULL" help:"When to pull the image: ${enum} (missing: only when it is not on the engine). Credentials come from $$DOCKER_CONFIG/config.json or ~/.docker/config.json." group:"image"`
 	PullRetries int           `default:"3" env:"SIBLING_RUN_PULL_RETRIES" help:"How often to retry a pull that failed for a transient reason (connection, timeout, registry 5xx; default: ${default})." placeholder:"N" group:"image"`
 	Entrypoint  *string       `env:"SIBLING_RUN_ENTRYPOINT" help:"Override the image's ENTRYPOINT; an empty value clears it." placeholder:"CMD" group:"build"`
@@ -77,6 +78,7 @@ func (r *runCmd) config() (runner.Config, error) {
 		Env:         r.Env,
 		EnvFiles:    r.EnvFile,
 		PassEnv:     r.PassEnv,
+		SecretNames: r.SecretNames,
 		Environ:     os.Environ(),
 		BuildKey:    os.Getenv("bamboo_buildResultKey"),
 		User:        r.User,
