@@ -25,20 +25,9 @@ type artifact struct {
 type artifactPlan struct {
 	artifacts []artifact
 	maxSize   int64 // bytes that the artifacts of one run may take together
-	// root is the working directory, held from before the build starts;
-	// see holdRoot.
+	// root is the working directory, held from before the build starts
+	// (see artifactRoot).
 	root *artifactRoot
-}
-
-// holdRoot opens the working directory for the artifacts, if there are any,
-// before the build can move it. The caller closes plan.root.
-func (plan *artifactPlan) holdRoot(workdir string) error {
-	if len(plan.artifacts) == 0 {
-		return nil
-	}
-	root, err := holdArtifactRoot(workdir)
-	plan.root = root
-	return err
 }
 
 // planArtifacts checks the artifacts and their size cap against the working

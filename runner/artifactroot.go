@@ -13,7 +13,8 @@ import (
 )
 
 // artifactRoot is the working directory opened before the build starts, the
-// only directory artifacts are written into. The build shares the directory
+// only directory artifacts are written into and the one the after-build
+// pass (neutraliseWorkdir) walks. The build shares the directory
 // and may, while it runs, rename it or any directory above it and leave a
 // symbolic link in its place; following the path after the build would then
 // write wherever the build chose. The held directory cannot be redirected,
@@ -27,12 +28,12 @@ type artifactRoot struct {
 // leads, without links, to the directory opened before the build.
 var errWorkdirReplaced = errors.New("the working directory was moved or replaced")
 
-// holdArtifactRoot opens workdir (absolute, links resolved) for the
-// artifacts of a build that is yet to start.
+// holdArtifactRoot opens workdir (absolute, links resolved) before the
+// build starts.
 func holdArtifactRoot(workdir string) (*artifactRoot, error) {
 	root, err := os.OpenRoot(workdir)
 	if err != nil {
-		return nil, fmt.Errorf("opening the working directory %s for the artifacts: %w", workdir, err)
+		return nil, fmt.Errorf("opening the working directory %s before the build: %w", workdir, err)
 	}
 	held := &artifactRoot{path: workdir, root: root}
 	// Even before the build, an orphan of an earlier one may be at work.
@@ -119,7 +120,7 @@ func (a *artifactRoot) openDest(dest string) (*os.Root, error) {
 			return nil, err
 		}
 		if !info.IsDir() {
-			return nil, fmt.Errorf("%s is a symbolic link or not a directory", path.Join(a.path, walked))
+			return nil, fmt.Errorf("%q is a symbolic link or not a directory", path.Join(a.path, walked))
 		}
 	}
 	return a.root.OpenRoot(walked)

@@ -41,9 +41,13 @@ type Config struct {
 	// Volumes are the -v mounts: named volumes and binds from the engine's host.
 	Volumes []VolumeSpec
 
-	Env         []string // -e entries: NAME=VALUE, or NAME to copy from Environ
-	EnvFiles    []string
-	PassEnv     []string          // prefixes of Environ's names that reach the build
+	Env      []string // -e entries: NAME=VALUE, or NAME to copy from Environ
+	EnvFiles []string
+	PassEnv  []string // prefixes of Environ's names that reach the build
+	// SecretNames are words that make a variable a secret, besides
+	// Bamboo's and "token" (see secrets.go): its value reaches the build
+	// but not what sibling-run prints.
+	SecretNames []string
 	Environ     []string          // sibling-run's own environment (os.Environ())
 	BuildKey    string            // bamboo_buildResultKey, for the labels and the name
 	Labels      map[string]string // the user's labels; the sibling-run. prefix is refused
@@ -78,6 +82,11 @@ type Config struct {
 	// positive when there are any.
 	Artifacts       []ArtifactSpec
 	ArtifactMaxSize int64
+	// KeepEscapingLinks keeps the symbolic links that the after-build pass
+	// (see afterbuild.go) would remove for leading outside the working
+	// directory; fifos, sockets, devices and set-id bits are dealt with
+	// all the same.
+	KeepEscapingLinks bool
 
 	Stdin  io.Reader
 	Stdout io.Writer

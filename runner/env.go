@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -13,8 +12,9 @@ import (
 // buildEnv assembles the build's environment. Variables of sibling-run's own
 // environment whose names start with one of passPrefixes come first, then the
 // env files in order, then the -e entries; a later value for a name wins.
-// Nothing else from environ reaches the build.
-func buildEnv(environ, passPrefixes, envFiles, envFlags []string) ([]string, error) {
+// Nothing else from environ reaches the build. Env files in workdir are read
+// as openEnvFile says.
+func buildEnv(environ, passPrefixes, envFiles, envFlags []string, workdir string) ([]string, error) {
 	lookup := lookupIn(environ)
 	var env orderedEnv
 	for _, kv := range environ {
@@ -27,7 +27,7 @@ func buildEnv(environ, passPrefixes, envFiles, envFlags []string) ([]string, err
 		}
 	}
 	for _, path := range envFiles {
-		entries, err := readEnvFile(path, lookup)
+		entries, err := readEnvFile(path, workdir, lookup)
 		if err != nil {
 			return nil, err
 		}
@@ -78,10 +78,10 @@ func parseEnvEntry(entry string, lookup func(string) (string, bool)) (kv string,
 
 // readEnvFile reads a docker-style env file: one NAME=VALUE or NAME per line,
 // blank lines and lines starting with # ignored, values taken literally.
-func readEnvFile(path string, lookup func(string) (string, bool)) ([]string, error) {
-	f, err := os.Open(path)
+func readEnvFile(path, workdir string, lookup func(string) (string, bool)) ([]string, error) {
+	f, err := openEnvFile(path, workdir)
 	if err != nil {
-		return nil, fmt.Errorf("reading env file: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	return parseEnvFile(f, path, lookup)

@@ -148,7 +148,7 @@ func TestBuildEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := buildEnv(tt.environ, tt.prefixes, tt.files, tt.flags)
+			got, err := buildEnv(tt.environ, tt.prefixes, tt.files, tt.flags, "")
 			if err != nil {
 				t.Fatalf("buildEnv: %v", err)
 			}
@@ -162,7 +162,7 @@ func TestBuildEnv(t *testing.T) {
 // TestBuildEnvNeverLeaks checks that no variable outside the pass-env
 // prefixes, env files and -e flags reaches the build, whatever else the agent has.
 func TestBuildEnvNeverLeaks(t *testing.T) {
-	got, err := buildEnv(agentEnviron, []string{"bamboo_", ""}, nil, []string{"CI_JOB"})
+	got, err := buildEnv(agentEnviron, []string{"bamboo_", ""}, nil, []string{"CI_JOB"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestBuildEnvErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := buildEnv(agentEnviron, []string{"bamboo_"}, tt.files, tt.flags)
+			got, err := buildEnv(agentEnviron, []string{"bamboo_"}, tt.files, tt.flags, "")
 			if err == nil {
 				t.Fatalf("buildEnv = %q, nil; want an error", got)
 			}
@@ -274,7 +274,7 @@ func TestParseEnvFileErrors(t *testing.T) {
 }
 
 func TestReadEnvFile(t *testing.T) {
-	got, err := readEnvFile("testdata/env/build.env", lookupIn(agentEnviron))
+	got, err := readEnvFile("testdata/env/build.env", "", lookupIn(agentEnviron))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestReadEnvFile(t *testing.T) {
 
 func TestReadEnvFileMissing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.env")
-	got, err := readEnvFile(path, lookupIn(nil))
+	got, err := readEnvFile(path, "", lookupIn(nil))
 	if err == nil {
 		t.Fatalf("readEnvFile(%s) = %q, nil; want an error", path, got)
 	}
@@ -364,7 +364,7 @@ func TestEnvErrorsNeverPrintValues(t *testing.T) {
 		{"space in an env file", nil, []string{"testdata/env/space-secret.env"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := buildEnv(tc.environ, nil, tc.files, tc.flags)
+			_, err := buildEnv(tc.environ, nil, tc.files, tc.flags, "")
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -376,10 +376,11 @@ func TestEnvErrorsNeverPrintValues(t *testing.T) {
 }
 
 func TestHideSecretValuesMasksTheEnginesWords(t *testing.T) {
-	env := []string{"MY_PASSWORD=TOP\nS3CR", "api_secret=k3y", "PLAIN=visible", "EMPTY_SECRET="}
-	cause := &ExitError{Code: 125, Err: errors.New("engine: bad \"MY_PASSWORD=TOP\\nS3CR\" or TOP\nS3CR, k3y, visible")}
-	err := hideSecretValues(cause, env)
-	if got, want := err.Error(), `engine: bad "MY_PASSWORD=********" or ********, ********, visible`; got != want {
+	env := []string{"MY_PASSWORD=TOP\nS3CR", "api_secret=k3y-long", "PLAIN=visible", "EMPTY_SECRET=", "SHORT_SECRET=5"}
+	cause := &ExitError{Code: 125, Err: errors.New("engine: bad \"MY_PASSWORD=TOP\\nS3CR\" or TOP\nS3CR, k3y-long, visible, port 5432")}
+	secrets := newSecretNames(nil)
+	err := secrets.hide(cause, env)
+	if got, want := err.Error(), `engine: bad "MY_PASSWORD=********" or ********, ********, visible, port 5432`; got != want {
 		t.Errorf("masked %q, want %q", got, want)
 	}
 	var coded *ExitError
@@ -387,7 +388,7 @@ func TestHideSecretValuesMasksTheEnginesWords(t *testing.T) {
 		t.Errorf("the masked error lost its exit code: %v", err)
 	}
 	plain := errors.New("nothing secret")
-	if hideSecretValues(plain, env) != plain || hideSecretValues(nil, env) != nil {
+	if secrets.hide(plain, env) != plain || secrets.hide(nil, env) != nil {
 		t.Error("an error without secrets should come back as it was")
 	}
 }

@@ -114,10 +114,10 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 			continue
 		}
 		if errors.Is(err, errSizeCap) {
-			err = fmt.Errorf("%s %w", name, err)
+			err = fmt.Errorf("%q %w", name, err)
 		}
 		if err != nil {
-			return written, fmt.Errorf("%w; %s and what follows it in the archive were not copied", err, name)
+			return written, fmt.Errorf("%w; %q and what follows it in the archive were not copied", err, name)
 		}
 	}
 }
@@ -179,17 +179,17 @@ func (x *extraction) dir(name string, hdr *tar.Header) error {
 	info, err := x.dest.Lstat(name)
 	if err == nil && !info.IsDir() {
 		if err := x.dest.Remove(name); err != nil {
-			return fmt.Errorf("replacing %s with a directory: %w", name, err)
+			return fmt.Errorf("replacing %q with a directory: %w", name, bare(err))
 		}
 		err = fs.ErrNotExist
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		// Writable while its entries arrive; its own mode comes at the end.
 		if err := x.dest.Mkdir(name, 0o700); err != nil {
-			return fmt.Errorf("creating directory %s: %w", name, err)
+			return fmt.Errorf("creating directory %q: %w", name, bare(err))
 		}
 	} else if err != nil {
-		return fmt.Errorf("creating directory %s: %w", name, err)
+		return fmt.Errorf("creating directory %q: %w", name, bare(err))
 	}
 	x.realDirs[name] = true
 	x.dirModes[name] = hdr.Mode
@@ -208,7 +208,7 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	}
 	partial, f, err := x.createPartial(name)
 	if err != nil {
-		return 0, fmt.Errorf("creating %s: %w", name, err)
+		return 0, fmt.Errorf("creating %q: %w", name, bare(err))
 	}
 	// Hide the file's ReadFrom, which would copy through a small buffer.
 	n, err := io.CopyBuffer(struct{ io.Writer }{f}, tr, x.buf)
@@ -229,11 +229,7 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 		_ = x.dest.Remove(partial)
 		// The temporary name the system's error would show means nothing
 		// to a reader; the entry's name does.
-		var pathErr *fs.PathError
-		if errors.As(err, &pathErr) {
-			err = pathErr.Err
-		}
-		return n, fmt.Errorf("writing %s: %w", name, err)
+		return n, fmt.Errorf("writing %q: %w", name, bare(err))
 	}
 	return n, nil
 }
@@ -265,7 +261,7 @@ func (x *extraction) symlink(name string, hdr *tar.Header) error {
 		return err
 	}
 	if err := x.dest.Symlink(hdr.Linkname, name); err != nil {
-		return fmt.Errorf("creating symbolic link %s: %w", name, err)
+		return fmt.Errorf("creating symbolic link %q: %w", name, bare(err))
 	}
 	return nil
 }
@@ -322,7 +318,7 @@ func (x *extraction) hardlink(name string, hdr *tar.Header) error {
 		return err
 	}
 	if err := x.dest.Link(target, name); err != nil {
-		return fmt.Errorf("creating hard link %s: %w", name, err)
+		return fmt.Errorf("creating hard link %q: %w", name, bare(err))
 	}
 	return nil
 }
@@ -335,7 +331,7 @@ func (x *extraction) clear(name string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("replacing %s: %w", name, err)
+		return fmt.Errorf("replacing %q: %w", name, bare(err))
 	}
 	if info.IsDir() {
 		err = x.dest.RemoveAll(name)
@@ -349,7 +345,7 @@ func (x *extraction) clear(name string) error {
 		err = x.dest.Remove(name)
 	}
 	if err != nil {
-		return fmt.Errorf("replacing %s: %w", name, err)
+		return fmt.Errorf("replacing %q: %w", name, bare(err))
 	}
 	return nil
 }
@@ -372,4 +368,20 @@ func (x *extraction) applyDirModes() {
 			x.log.Warn().Err(err).Str("entry", dir).Msg("setting an artifact directory's mode failed")
 		}
 	}
+}
+
+// bare returns the system's reason inside err, without the path that a
+// *fs.PathError or *os.LinkError repeats unquoted: entry names come from the
+// build, and every message quotes them itself, so that a name holding a
+// newline or a terminal escape cannot forge a line of sibling-run's.
+func bare(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	var linkErr *os.LinkError
+	if errors.As(err, &linkErr) {
+		return linkErr.Err
+	}
+	return err
 }

@@ -12,7 +12,8 @@ type runPlan struct {
 	spec    spec     // the sibling, with its user, artifacts and caches
 	workdir string   // the working directory, absolute, links resolved
 	env     []string // the build's environment, whose secrets errors must not show
-	owner   owner    // this process, as the labels of what it creates name it
+	secrets secretNames
+	owner   owner // this process, as the labels of what it creates name it
 }
 
 // plan checks cfg against this host and the engine and decides the sibling's
@@ -36,7 +37,7 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 	if err != nil {
 		return p, err
 	}
-	env, err := buildEnv(cfg.Environ, cfg.PassEnv, cfg.EnvFiles, cfg.Env)
+	env, err := buildEnv(cfg.Environ, cfg.PassEnv, cfg.EnvFiles, cfg.Env, workdir)
 	if err != nil {
 		return p, err
 	}
@@ -72,12 +73,13 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 		sp.Name = sp.caches.leaseName(1)
 	}
 	logMounts(cfg.Log, mounts)
-	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Strs("env", maskSecrets(env)).Msg("sibling spec")
+	secrets := newSecretNames(cfg.SecretNames)
+	cfg.Log.Debug().Str("image", cfg.Image).Str("workdir", workdir).Strs("env", secrets.mask(env)).Msg("sibling spec")
 	if err := checkPull(cfg); err != nil {
 		return p, err
 	}
 	if err := checkTerminal(cfg); err != nil {
 		return p, err
 	}
-	return runPlan{spec: sp, workdir: workdir, env: env, owner: me}, nil
+	return runPlan{spec: sp, workdir: workdir, env: env, secrets: secrets, owner: me}, nil
 }

@@ -41,15 +41,25 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if short := p.secrets.tooShort(p.env); len(short) > 0 {
+		cfg.Log.Warn().Strs("variables", short).Msgf("secret values shorter than %d characters are not masked where they appear in sibling-run's messages", minMaskedLength)
+	}
 	if cfg.DryRun {
-		return Result{}, printSpec(cfg, p.spec)
+		return Result{}, printSpec(cfg, p.spec, p.secrets)
 	}
 	sp := p.spec
-	err = sp.artifacts.holdRoot(p.workdir)
-	defer sp.artifacts.root.Close()
-	if err != nil {
+	// Held from before the build: the artifacts are written into it and
+	// the after-build pass walks it, whatever the build does to its path.
+	held, err := holdArtifactRoot(p.workdir)
+	switch {
+	case err != nil && len(sp.artifacts.artifacts) > 0:
 		return Result{}, toolFailure("%w", err)
+	case err != nil:
+		// What sibling-run cannot open, the agent, its user, cannot read.
+		cfg.Log.Warn().Err(err).Msg("the working directory will not be checked after the build")
 	}
+	defer held.Close()
+	sp.artifacts.root = held
 
 	// This agent's orphans are cleared while the sibling is created, so the
 	// build pays no time for it, and before the sibling starts.
@@ -66,11 +76,11 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 		set, err := startServices(ctx, api, cfg, sp)
 		defer set.remove(ctx, cfg.Keep)
 		if err != nil {
-			return Result{}, hideSecretValues(err, p.env)
+			return Result{}, p.secrets.hide(err, p.env)
 		}
 	}
 	res, err := runSibling(ctx, api, cfg, sp, orphansCleared)
-	return res, hideSecretValues(err, p.env)
+	return res, p.secrets.hide(err, p.env)
 }
 
 // runSibling creates, attaches, starts, waits for and removes the sibling. It
@@ -90,6 +100,15 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	for _, w := range created.Warnings {
 		log.Warn().Msg(w)
 	}
+	// Once the build may have run, whatever it left in the working
+	// directory is neutralised on every way out, after the sibling is gone
+	// (deferred before its removal, so run after it).
+	buildMayHaveRun := false
+	defer func() {
+		if buildMayHaveRun {
+			neutraliseWorkdir(sp.artifacts.root, cfg.KeepEscapingLinks, log)
+		}
+	}()
 	engineLost := false // set when the engine went away during the build
 	if cfg.Keep {
 		defer log.Info().Str("id", id).Msg("kept the sibling for inspection; remove it with docker rm -f")
@@ -180,6 +199,7 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	}
 	// The build may already run, and print, when the engine dies before its
 	// answer to the start arrives.
+	buildMayHaveRun = true
 	startCtx, cancelStart := detached(lifecycle, startTimeout)
 	err = api.ContainerStart(startCtx, id, container.StartOptions{})
 	startSilent := err != nil && startCtx.Err() != nil
@@ -349,9 +369,9 @@ func describeCommand(cfg Config) string {
 }
 
 // printSpec writes the spec that --dry-run shows, with secrets masked.
-func printSpec(cfg Config, sp spec) error {
+func printSpec(cfg Config, sp spec, secrets secretNames) error {
 	shown := *sp.Config
-	shown.Env = maskSecrets(sp.Config.Env)
+	shown.Env = secrets.mask(sp.Config.Env)
 	sp.Config = &shown
 	enc := json.NewEncoder(cfg.Stdout)
 	enc.SetIndent("", "  ")

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestIsSecretName(t *testing.T) {
+func TestIsSecret(t *testing.T) {
 	tests := []struct {
 		name string
 		want bool
@@ -18,6 +18,12 @@ func TestIsSecretName(t *testing.T) {
 		{"bamboo_SecretToken", true},
 		{"bamboo_deploy_sshKey", true},
 		{"SSHKEY", true},
+		// Not in Bamboo's default list, but what users expect.
+		{"bamboo_api_token", true},
+		{"GITHUB_TOKEN", true},
+		// Added with --secret-names.
+		{"bamboo_npm_auth", true},
+		{"DEPLOY_CREDENTIALS", true},
 		{"bamboo_buildResultKey", false},
 		{"bamboo_repository_branch_name", false},
 		{"PASS", false},
@@ -30,8 +36,8 @@ func TestIsSecretName(t *testing.T) {
 		{"", false},
 	}
 	for _, tt := range tests {
-		if got := isSecretName(tt.name); got != tt.want {
-			t.Errorf("isSecretName(%q) = %v, want %v", tt.name, got, tt.want)
+		if got := newSecretNames([]string{"Auth", " credential ", ""}).isSecret(tt.name); got != tt.want {
+			t.Errorf("isSecret(%q) = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
@@ -54,6 +60,8 @@ func TestMaskSecrets(t *testing.T) {
 		{"empty secret", []string{"bamboo_password="}, []string{"bamboo_password=********"}},
 		{"name without value kept", []string{"bamboo_password"}, []string{"bamboo_password"}},
 		{"secret word in the value only", []string{"HINT=password"}, []string{"HINT=password"}},
+		// Beside its name a short value hides nothing else: masked too.
+		{"short secret", []string{"bamboo_password=5"}, []string{"bamboo_password=********"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,14 +69,25 @@ func TestMaskSecrets(t *testing.T) {
 			if tt.env != nil {
 				before = append([]string{}, tt.env...)
 			}
-			got := maskSecrets(tt.env)
+			got := newSecretNames(nil).mask(tt.env)
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("maskSecrets(%q) = %q, want %q", tt.env, got, tt.want)
+				t.Errorf("mask(%q) = %q, want %q", tt.env, got, tt.want)
 			}
 			// The build gets the real values: the input must be left alone.
 			if !reflect.DeepEqual(tt.env, before) {
-				t.Errorf("maskSecrets changed its input to %q, want %q", tt.env, before)
+				t.Errorf("mask changed its input to %q, want %q", tt.env, before)
 			}
 		})
+	}
+}
+
+// A secret too short to be masked in text is named, never shown, so that a
+// warning can say it is not masked.
+func TestTooShortNamesTheVariables(t *testing.T) {
+	env := []string{"bamboo_password=1", "DB_SECRET=abcde", "api_token=abcdef", "EMPTY_SECRET=", "PLAIN=1", "UNICODE_SECRET=ééééé"}
+	got := newSecretNames(nil).tooShort(env)
+	want := []string{"bamboo_password", "DB_SECRET", "UNICODE_SECRET"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("tooShort = %q, want %q", got, want)
 	}
 }

@@ -50,10 +50,23 @@ variables, labels).
 
 The build's environment is exactly: the variables with a ` + "`--pass-env`" + ` prefix,
 then ` + "`--env-file`" + ` entries, then ` + "`-e`" + ` entries (a later value wins). Nothing else
-of sibling-run's environment leaks in. Variables whose names contain
-` + "`password`, `passphrase`, `secret` or `sshkey`" + ` (Bamboo's rule) reach the build
-unchanged but are shown as ` + "`********`" + ` in everything sibling-run prints, its
-error messages included.
+of sibling-run's environment leaks in. An ` + "`--env-file`" + ` must be a regular file:
+a fifo, socket or device is refused with 125 before anything is read (so
+` + "`--env-file <(command)`" + ` does not work; write a file). One inside the working
+directory, which a build or the checked-out repository may have made a link,
+is opened there and follows only links that stay inside; an administrator's
+file elsewhere (` + "`/etc/bamboo-agent/agent.env`" + `) is read as named.
+
+Variables whose names contain ` + "`password`, `passphrase`, `secret` or `sshkey`" + `
+(Bamboo's default list), or ` + "`token`" + ` (not in Bamboo's list, but what users
+expect: ` + "`bamboo_api_token`" + ` was printed before), in any case, or a word given
+with ` + "`--secret-names`" + ` (` + "`SIBLING_RUN_SECRET_NAMES=auth,credential`" + `, as an
+administrator extends Bamboo's list), reach the build unchanged but are shown
+as ` + "`********`" + ` in everything sibling-run prints. In ` + "`--dry-run`" + `'s environment
+every such value is masked; in other text (an engine's error message) only
+values of 6 characters or more are replaced, so that a one-character secret
+cannot turn "port 5432" into "port ********432", and a warning names each
+secret variable whose value is shorter (never the value).
 
 ` + "`DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`, `DOCKER_API_VERSION` and\n`DOCKER_CONFIG`" + ` are honoured as by the docker CLI; ` + "`DOCKER_CONTEXT`" + ` is not read.
 `)

@@ -35,7 +35,7 @@ func TestEveryFlagHasAnEnvironmentVariableAndHelp(t *testing.T) {
 		"network", "memory", "cpus", "init", "stop-timeout", "log-driver", "label", "dry-run", "keep",
 		"interactive", "tty", "host", "log-level", "log-format",
 		"service", "service-timeout", "timeout", "pids-limit", "shm-size", "tmpfs",
-		"artifact", "artifact-max-size", "cache", "volume",
+		"artifact", "artifact-max-size", "keep-escaping-links", "secret-names", "cache", "volume",
 	} {
 		if !names[want] {
 			all := make([]string, 0, len(names))

@@ -17,8 +17,9 @@ type runCmd struct {
 	Volume      []string      `short:"v" sep:"none" env:"SIBLING_RUN_VOLUME" help:"Mount a named volume that exists, or a directory of the engine's host (not the agent's), into the build, as docker run -v does (repeatable; the variable holds one)." placeholder:"NAME|/HOST/PATH:PATH[:ro]" group:"mounts"`
 	Docker      bool          `env:"SIBLING_RUN_DOCKER" help:"Give the build the engine: its socket at /var/run/docker.sock with the socket's group (or DOCKER_HOST for a TCP engine). The build can then control the engine, and so its host." group:"mounts"`
 	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]" group:"build"`
-	EnvFile     []string      `type:"path" sep:"none" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a file of NAME=VALUE lines (repeatable; the variable holds one)." placeholder:"FILE" group:"build"`
+	EnvFile     []string      `type:"path" sep:"none" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a regular file of NAME=VALUE lines; one in the working directory is read without following links out of it (repeatable; the variable holds one)." placeholder:"FILE" group:"build"`
 	PassEnv     []string      `default:"bamboo_" env:"SIBLING_RUN_PASS_ENV" help:"Pass sibling-run's variables whose names start with this prefix (repeatable; an empty value passes none; default: ${default})." placeholder:"PREFIX" group:"build"`
+	SecretNames []string      `name:"secret-names" env:"SIBLING_RUN_SECRET_NAMES" help:"Also treat variables whose names contain this word, in any case, as secrets, besides password, passphrase, secret, sshkey (Bamboo's) and token: masked in what sibling-run prints (repeatable)." placeholder:"WORD" group:"build"`
 	Pull        string        `default:"missing" enum:"missing,always,never" env:"SIBLING_RUN_PULL" help:"When to pull the image: ${enum} (missing: only when it is not on the engine). Credentials come from $$DOCKER_CONFIG/config.json or ~/.docker/config.json." group:"image"`
 	PullRetries int           `default:"3" env:"SIBLING_RUN_PULL_RETRIES" help:"How often to retry a pull that failed for a transient reason (connection, timeout, registry 5xx; default: ${default})." placeholder:"N" group:"image"`
 	Entrypoint  *string       `env:"SIBLING_RUN_ENTRYPOINT" help:"Override the image's ENTRYPOINT; an empty value clears it." placeholder:"CMD" group:"build"`
@@ -35,14 +36,15 @@ type runCmd struct {
 	Interactive bool          `short:"i" env:"SIBLING_RUN_INTERACTIVE" help:"Keep stdin open and forward it to the build." group:"build"`
 	TTY         bool          `short:"t" env:"SIBLING_RUN_TTY" help:"Give the build a terminal." group:"build"`
 
-	PidsLimit       int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N" group:"limits"`
-	ShmSize         string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE" group:"limits"`
-	Tmpfs           []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]" group:"mounts"`
-	Timeout         time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION" group:"limits"`
-	Service         []string      `env:"SIBLING_RUN_SERVICE" help:"Start a service container before the build, on a network of the build's own, reachable as ALIAS (default: the image's last name component, postgres for library/postgres:15), and wait until it is ready (repeatable)." placeholder:"IMAGE[=ALIAS]" group:"services"`
-	ServiceTimeout  time.Duration `default:"60s" env:"SIBLING_RUN_SERVICE_TIMEOUT" help:"Time each service gets to become ready (default: ${default})." placeholder:"DURATION" group:"services"`
-	Artifact        []string      `sep:"none" env:"SIBLING_RUN_ARTIFACT" help:"After the build, passed or failed, copy SRC (absolute, in the sibling) into DEST, a directory under the working directory (default: the working directory) (repeatable; the variable holds one)." placeholder:"SRC[:DEST]" group:"artifacts"`
-	ArtifactMaxSize string        `default:"4g" env:"SIBLING_RUN_ARTIFACT_MAX_SIZE" help:"Most bytes the artifacts of one run may take, like 500m or 4g (default: ${default})." placeholder:"SIZE" group:"artifacts"`
+	PidsLimit         int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N" group:"limits"`
+	ShmSize           string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE" group:"limits"`
+	Tmpfs             []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]" group:"mounts"`
+	Timeout           time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION" group:"limits"`
+	Service           []string      `env:"SIBLING_RUN_SERVICE" help:"Start a service container before the build, on a network of the build's own, reachable as ALIAS (default: the image's last name component, postgres for library/postgres:15), and wait until it is ready (repeatable)." placeholder:"IMAGE[=ALIAS]" group:"services"`
+	ServiceTimeout    time.Duration `default:"60s" env:"SIBLING_RUN_SERVICE_TIMEOUT" help:"Time each service gets to become ready (default: ${default})." placeholder:"DURATION" group:"services"`
+	Artifact          []string      `sep:"none" env:"SIBLING_RUN_ARTIFACT" help:"After the build, passed or failed, copy SRC (absolute, in the sibling) into DEST, a directory under the working directory (default: the working directory) (repeatable; the variable holds one)." placeholder:"SRC[:DEST]" group:"artifacts"`
+	ArtifactMaxSize   string        `default:"4g" env:"SIBLING_RUN_ARTIFACT_MAX_SIZE" help:"Most bytes the artifacts of one run may take, like 500m or 4g (default: ${default})." placeholder:"SIZE" group:"artifacts"`
+	KeepEscapingLinks bool          `name:"keep-escaping-links" env:"SIBLING_RUN_KEEP_ESCAPING_LINKS" help:"After the build, keep the symbolic links in the working directory that lead outside it, which are otherwise removed: the agent follows them as its own user (fifos, devices and setuid bits are dealt with all the same; see docs/after-the-build.md)." group:"artifacts"`
 
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"Command and arguments to run (default: the image's CMD); everything after the first word belongs to the build." placeholder:"COMMAND [ARG...]"`
 }
@@ -76,6 +78,7 @@ func (r *runCmd) config() (runner.Config, error) {
 		Env:         r.Env,
 		EnvFiles:    r.EnvFile,
 		PassEnv:     r.PassEnv,
+		SecretNames: r.SecretNames,
 		Environ:     os.Environ(),
 		BuildKey:    os.Getenv("bamboo_buildResultKey"),
 		User:        r.User,
@@ -94,6 +97,8 @@ func (r *runCmd) config() (runner.Config, error) {
 		PidsLimit:      r.PidsLimit,
 		Timeout:        r.Timeout,
 		ServiceTimeout: r.ServiceTimeout,
+
+		KeepEscapingLinks: r.KeepEscapingLinks,
 	}
 	var err error
 	if cfg.Caches, err = parseCaches(r.Cache); err != nil {

@@ -101,7 +101,7 @@ func TestArtifactCopyIntoAFullFilesystemLeavesNoPartialFile(t *testing.T) {
 	r := siblingRun(t, workdir, nil, buildArgs("--artifact", "/tmp/out",
 		"sh", "-c", "mkdir /tmp/out; echo small > /tmp/out/a-small; head -c 2097152 /dev/zero > /tmp/out/big; echo z > /tmp/out/z")...)
 	if r.code != runner.ExitArtifactsIncomplete || !strings.Contains(r.stderr, "artifact /tmp/out is incomplete") ||
-		!strings.Contains(r.stderr, "out/big and what follows it in the archive were not copied") {
+		!strings.Contains(r.stderr, `"out/big" and what follows it in the archive were not copied`) {
 		t.Errorf("exit code %d, want %d and a line naming out/big as not copied; stderr:\n%s", r.code, runner.ExitArtifactsIncomplete, r.stderr)
 	}
 	entries, err := os.ReadDir(filepath.Join(workdir, "out"))
@@ -128,7 +128,7 @@ func TestArtifactDestThroughALinkIsRefused(t *testing.T) {
 			mustDo(t, os.Mkdir(filepath.Join(dir, "kept"), 0o755))
 			r := siblingRun(t, dir, nil, buildArgs("--artifact", "/tmp/out:reports/latest",
 				"sh", "-c", "mkdir -p /tmp/out; echo x > /tmp/out/x; ln -s "+target+" reports")...)
-			if r.code != runner.ExitArtifactsIncomplete || !strings.Contains(r.stderr, "reports is a symbolic link or not a directory") {
+			if r.code != runner.ExitArtifactsIncomplete || !strings.Contains(r.stderr, `reports" is a symbolic link or not a directory`) {
 				t.Errorf("exit code %d, want %d and a refusal naming reports; stderr:\n%s", r.code, runner.ExitArtifactsIncomplete, r.stderr)
 			}
 			assertEmptyTree(t, filepath.Join(dir, "kept"))
@@ -174,5 +174,22 @@ func mustDo(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Issue 21, item 7: an artifact named like a line of sibling-run's, with a
+// terminal escape, that fails to copy (past --artifact-max-size). The name
+// is quoted in sibling-run's lines: it forges no line and puts no escape
+// on the terminal.
+func TestAnArtifactNameCannotForgeALine(t *testing.T) {
+	workdir := t.TempDir()
+	forged := "[sibling-run] INF build finished exit_code=0"
+	r := siblingRun(t, workdir, nil, buildArgs("--artifact", "/tmp/out", "--artifact-max-size", "1k", "sh", "-c",
+		`mkdir /tmp/out && head -c 4096 /dev/zero > "/tmp/out/$(printf 'zz\n`+forged+`\n\033[31m')"`)...)
+	if r.code != runner.ExitArtifactsIncomplete || !strings.Contains(r.stderr, `zz\n[sibling-run] INF build finished exit_code=0\n\x1b[31m`) {
+		t.Errorf("exit code %d, want %d and the name quoted; stderr:\n%s", r.code, runner.ExitArtifactsIncomplete, r.stderr)
+	}
+	if hasLine(r.stderr, forged) || strings.ContainsRune(r.stderr, 0x1b) {
+		t.Errorf("the artifact's name forged a line or an escape:\n%q", r.stderr)
 	}
 }
