@@ -35,7 +35,7 @@ type runCmd struct {
 	Interactive bool          `short:"i" env:"SIBLING_RUN_INTERACTIVE" help:"Keep stdin open and forward it to the build." group:"build"`
 	TTY         bool          `short:"t" env:"SIBLING_RUN_TTY" help:"Give the build a terminal." group:"build"`
 
-	PidsLimit       int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N" group:"limits"`
+	PidsLimit       int64         `name:"pids-limit" default:"4096" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once, so that a fork bomb stops at the limit instead of taking the host; 0 for the engine's default (none, on Docker), -1 for unlimited (default: ${default})." placeholder:"N" group:"limits"`
 	ShmSize         string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE" group:"limits"`
 	Tmpfs           []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]" group:"mounts"`
 	Timeout         time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION" group:"limits"`
