@@ -69,6 +69,9 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 			return Result{}, hideSecretValues(err, p.env)
 		}
 	}
+	if err := useBuildsNetwork(ctx, api, &sp, cfg.Log); err != nil {
+		return Result{}, err
+	}
 	res, err := runSibling(ctx, api, cfg, sp, orphansCleared)
 	return res, hideSecretValues(err, p.env)
 }

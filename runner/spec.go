@@ -76,7 +76,7 @@ func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[strin
 		GroupAdd:    mounts.GroupAdd,
 		Init:        &init,
 		LogConfig:   container.LogConfig{Type: cfg.LogDriver},
-		NetworkMode: container.NetworkMode(cfg.Network),
+		NetworkMode: container.NetworkMode(buildNetwork(cfg.Network)),
 		Resources: container.Resources{
 			Memory:   cfg.Memory,
 			NanoCPUs: int64(math.Round(cfg.CPUs * 1e9)),
@@ -99,6 +99,16 @@ func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[strin
 		HostConfig: host,
 		Networking: &network.NetworkingConfig{},
 	}, nil
+}
+
+// buildNetwork is the network the build joins: the one --network names
+// ("default" and "bridge" are the engine's default bridge, shared with
+// everything else on the engine), else BuildsNetwork.
+func buildNetwork(flag string) string {
+	if flag == "" {
+		return BuildsNetwork
+	}
+	return flag
 }
 
 // Names the engine accepts: [a-zA-Z0-9][a-zA-Z0-9_.-]+.

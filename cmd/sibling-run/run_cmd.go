@@ -23,7 +23,7 @@ type runCmd struct {
 	PullRetries int           `default:"3" env:"SIBLING_RUN_PULL_RETRIES" help:"How often to retry a pull that failed for a transient reason (connection, timeout, registry 5xx; default: ${default})." placeholder:"N" group:"image"`
 	Entrypoint  *string       `env:"SIBLING_RUN_ENTRYPOINT" help:"Override the image's ENTRYPOINT; an empty value clears it." placeholder:"CMD" group:"build"`
 	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: uid[:gid], name[:group], or image for the image's own USER (default: the uid:gid that owns the working directory)." placeholder:"USER" group:"build"`
-	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to (default: the engine's default bridge)." placeholder:"NETWORK" group:"limits"`
+	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to; bridge for the engine's default bridge, shared with every container there (default: sibling-run-builds, made on first use, where builds cannot reach each other)." placeholder:"NETWORK" group:"limits"`
 	Memory      string        `short:"m" env:"SIBLING_RUN_MEMORY" help:"Memory limit, like 512m or 2g (default: none)." placeholder:"SIZE" group:"limits"`
 	CPUs        float64       `name:"cpus" env:"SIBLING_RUN_CPUS" help:"Number of CPUs, like 1.5 (default: no limit)." placeholder:"N" group:"limits"`
 	Init        bool          `default:"true" negatable:"" env:"SIBLING_RUN_INIT" help:"Run an init process as PID 1, so the build gets signals and zombies are reaped (default on; --no-init to disable)." group:"lifecycle"`
