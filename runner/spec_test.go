@@ -143,7 +143,6 @@ func TestBuildSpecCommandDefaults(t *testing.T) {
 	}
 }
 
-
 func TestBuildSpecInit(t *testing.T) {
 	for _, init := range []bool{true, false} {
 		cfg := baseConfig()
