@@ -67,7 +67,7 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 		return p, err
 	}
 	withServices(&sp, cfg.Services)
-	sp.user, sp.artifacts, sp.caches = user, artifacts, mounts.Caches
+	sp.user, sp.artifacts, sp.caches, sp.check = user, artifacts, mounts.Caches, mounts.Check
 	if sp.caches.exclusive() {
 		sp.Name = sp.caches.leaseName(1)
 	}

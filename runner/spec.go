@@ -22,6 +22,7 @@ type spec struct {
 	user      buildUser    // who the build runs as (user.go)
 	artifacts artifactPlan // what to copy out after the build (artifact.go)
 	caches    cachePlan    // the --cache volumes, and the lease on them (cache.go)
+	check     *DirIdentity // the working directory the sibling must get, when racy (workdircheck.go)
 }
 
 // buildSpec turns a Config, the build's environment, the sibling's mounts

@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"sibling-run/runner"
 	"strconv"
 	"strings"
 	"syscall"
@@ -148,4 +152,167 @@ func startAgentLike(t *testing.T) string {
 	}
 	t.Fatal("the agent-like container got no address on the default bridge")
 	return ""
+}
+
+// raceDuration is how long each race test swaps a directory for a link
+// (30 ms the directory, 10 ms a link, in turn) while builds start.
+const raceDuration = 30 * time.Second
+
+// raceProbe is the build of the race tests: it says whether it got the
+// directory it was given (which holds the file mine) or another.
+const raceProbe = `sh -c 'if test -e mine; then echo RIGHT-DIR; else echo WRONG-DIR $(ls -A | head -5); fi'`
+
+// raceTally counts the outcomes of the runs printed by raceProbe and "exit=N".
+func raceTally(t *testing.T, out string) {
+	t.Helper()
+	var right, refused int
+	var wrong []string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case line == "RIGHT-DIR":
+			right++
+		case strings.HasPrefix(line, "WRONG-DIR"):
+			wrong = append(wrong, line)
+		case line == "exit=125":
+			refused++
+		}
+	}
+	t.Logf("%d runs: %d in the right directory, %d refused, %d in a wrong one", strings.Count(out, "exit="), right, refused, len(wrong))
+	if len(wrong) > 0 {
+		t.Errorf("%d builds got another directory than the one they were given:\n%s", len(wrong), strings.Join(wrong, "\n"))
+	}
+	if right == 0 {
+		t.Errorf("no build ran in its own directory, so the race proves nothing:\n%s", out)
+	}
+	if testing.Verbose() {
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "ERR") {
+				t.Log(line)
+			}
+		}
+	}
+}
+
+// In an agent: while a process with the data volume (a build still running
+// there, say) swaps PLAN1/sub for links to another plan and to the engine
+// host's /, builds with -w PLAN1/sub start in a loop. None may get anything
+// but PLAN1/sub; refusals are allowed.
+func TestARaceOfLinksInTheVolumeGetsNoBuildAnotherDirectory(t *testing.T) {
+	w := newIsoWorld(t)
+	prep := "mkdir -p " + isoPlan + "/sub && touch " + isoPlan + "/sub/mine && chmod -R a+rwX " + isoPlan
+	if out, code := runContainer(t, &container.Config{Image: busyboxImage, Cmd: []string{"sh", "-c", prep}}, &container.HostConfig{Mounts: w.mounts()}); code != 0 {
+		t.Fatalf("preparing the plan: %s", out)
+	}
+	secs := strconv.Itoa(int(raceDuration.Seconds()))
+	swap := "cd " + isoPlan + " && end=$(($(date +%s)+" + secs + "+5)); while [ $(date +%s) -lt $end ]; do " +
+		"usleep 30000; mv sub sub.real; ln -s ../PLAN2 sub; usleep 10000; rm sub; mv sub.real sub; " +
+		"usleep 30000; mv sub sub.real; ln -s / sub; usleep 10000; rm sub; mv sub.real sub; done"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = runContainer(t, &container.Config{Image: busyboxImage, Cmd: []string{"sh", "-c", swap}}, &container.HostConfig{Mounts: w.mounts()[:1]})
+	}()
+	loop := "end=$(($(date +%s)+" + secs + ")); while [ $(date +%s) -lt $end ]; do " +
+		agentSiblingRun("--workdir "+isoPlan+"/sub --log-level error", raceProbe) + "; echo exit=$?; done"
+	out := w.agent(t, false, loop)
+	<-done
+	raceTally(t, out)
+}
+
+// On a host: the same race in a working directory's subdirectory, where the
+// plan's directory belongs to a build's user.
+func TestARaceOfLinksOnAHostGetsNoBuildAnotherDirectory(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, other := filepath.Join(root, "PLAN1"), filepath.Join(root, "PLAN2")
+	sub := filepath.Join(plan, "sub")
+	for _, dir := range []string{plan, other, sub} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, sub, "mine", nil)
+	writeFile(t, other, "secret.txt", []byte("secret\n"))
+	if err := os.Chown(plan, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	swapped := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				swapped <- n
+				return
+			default:
+			}
+			// Mostly the real directory (sibling-run must see it), now
+			// and then a link (the engine should resolve that).
+			for _, target := range []string{other, "/"} {
+				time.Sleep(30 * time.Millisecond)
+				_ = os.Rename(sub, sub+".real")
+				_ = os.Symlink(target, sub)
+				time.Sleep(10 * time.Millisecond)
+				_ = os.Remove(sub)
+				_ = os.Rename(sub+".real", sub)
+				n++
+			}
+		}
+	}()
+	var out strings.Builder
+	for end := time.Now().Add(raceDuration); time.Now().Before(end); {
+		r := siblingRun(t, root, nil, buildArgs("--workdir", sub, "--log-level", "error", "sh", "-c", strings.TrimSuffix(strings.TrimPrefix(raceProbe, "sh -c '"), "'"))...)
+		fmt.Fprintf(&out, "%sexit=%d\n", r.stdout, r.code)
+	}
+	close(stop)
+	t.Logf("%d swaps", <-swapped)
+	raceTally(t, out.String())
+}
+
+// Where the sibling checks its working directory first, the build's exit
+// code, docker run's 126 and 127, --init and the image's own command are
+// what they are without the check.
+func TestTheWorkdirCheckKeepsExitCodesAndCommands(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(root, "PLAN1")
+	sub := filepath.Join(plan, "sub")
+	for _, dir := range []string{plan, sub} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A plan's directory that its build's user may write: sub is racy.
+	if err := os.Chown(plan, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+		out  string
+	}{
+		{"exit code, with init", []string{"sh", "-c", "pwd; exit 7"}, 7, sub},
+		{"exit code, without init", []string{"--no-init", "sh", "-c", "pwd; exit 7"}, 7, sub},
+		{"not found, with init", []string{"no-such-command"}, runner.ExitNotFound, ""},
+		{"not found, without init", []string{"--no-init", "no-such-command"}, runner.ExitNotFound, ""},
+		{"cannot invoke", []string{"/etc/passwd"}, runner.ExitCannotInvoke, ""},
+		{"the image's CMD", []string{"--log-level", "debug"}, 0, ""},
+		{"an entrypoint", []string{"--entrypoint", "echo", "hello"}, 0, "hello"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := siblingRun(t, root, nil, buildArgs(append([]string{"--workdir", sub}, tc.args...)...)...)
+			if r.code != tc.want || !strings.Contains(r.stdout, tc.out) {
+				t.Errorf("exit %d, want %d and %q in the output:\n%s\n%s", r.code, tc.want, tc.out, r.stdout, r.stderr)
+			}
+			if tc.name == "the image's CMD" && !strings.Contains(r.stderr, "checks its working directory") {
+				t.Errorf("the run did not say that the sibling checks its working directory:\n%s", r.stderr)
+			}
+		})
+	}
 }
