@@ -28,6 +28,9 @@ type mountPlan struct {
 	Check *DirIdentity
 }
 
+// hostBindMode is the Mode of a working directory bound from the host.
+const hostBindMode = "bind on the host"
+
 // subpathAPI is the first API version whose volume mounts take a subpath.
 const subpathAPI = "1.45"
 
@@ -60,7 +63,7 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 		shared, err = selfMounts(ctx, api, self, workdir)
 		mine = shared
 	default:
-		plan.Mode = "bind on the host"
+		plan.Mode = hostBindMode
 	}
 	if err != nil {
 		return plan, err

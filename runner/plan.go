@@ -55,6 +55,11 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 	if err != nil {
 		return p, err
 	}
+	if mounts.Mode == hostBindMode {
+		if err := refuseRootDoor(workdir, user, cfg.RootOnHost); err != nil {
+			return p, err
+		}
+	}
 	me := currentOwner(self.ID)
 	sp, err := buildSpec(cfg, env, mounts, me.labels())
 	if err != nil {

@@ -15,6 +15,7 @@ type runCmd struct {
 	VolumesFrom []string      `env:"SIBLING_RUN_VOLUMES_FROM" help:"Find the working directory on this container's volumes, the one that holds it; the build gets the working directory alone (repeatable; default: automatic, this container's own mounts inside a container, a bind mount on a host)." placeholder:"NAME" group:"mounts"`
 	Cache       []string      `sep:"none" env:"SIBLING_RUN_CACHE" help:"Keep PATH of the build between builds of this job ($$bamboo_buildKey, else this working directory) in a named volume of its own, which starts with what the image holds at PATH; builds of the job that run at once get one each unless :shared (repeatable; the variable holds one)." placeholder:"PATH[:shared]" group:"mounts"`
 	Volume      []string      `short:"v" sep:"none" env:"SIBLING_RUN_VOLUME" help:"Mount a named volume that exists, or a directory of the engine's host (not the agent's), into the build, as docker run -v does (repeatable; the variable holds one)." placeholder:"NAME|/HOST/PATH:PATH[:ro]" group:"mounts"`
+	RootOnHost  bool          `name:"root-on-host" env:"SIBLING_RUN_ROOT_ON_HOST" help:"Allow a build as root in a working directory on a host that other users can reach; it could leave a setuid-root program there for them (default: refused)." group:"mounts"`
 	Docker      bool          `env:"SIBLING_RUN_DOCKER" help:"Give the build the engine: its socket at /var/run/docker.sock with the socket's group (or DOCKER_HOST for a TCP engine). The build can then control the engine, and so its host." group:"mounts"`
 	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]" group:"build"`
 	EnvFile     []string      `type:"path" sep:"none" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a file of NAME=VALUE lines (repeatable; the variable holds one)." placeholder:"FILE" group:"build"`
@@ -72,6 +73,7 @@ func (r *runCmd) config() (runner.Config, error) {
 		Entrypoint:  r.Entrypoint,
 		VolumesFrom: r.VolumesFrom,
 		Docker:      r.Docker,
+		RootOnHost:  r.RootOnHost,
 		CacheKey:    os.Getenv("bamboo_buildKey"),
 		Env:         r.Env,
 		EnvFiles:    r.EnvFile,

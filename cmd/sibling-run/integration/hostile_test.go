@@ -316,3 +316,58 @@ func TestTheWorkdirCheckKeepsExitCodesAndCommands(t *testing.T) {
 		})
 	}
 }
+
+// On a host, a build as root in a root-owned directory that others can
+// reach would leave a setuid-root program for any user there: it is
+// refused (Docker's binds cannot be nosuid), unless --root-on-host says the
+// host has no such users. A build as the directory's non-root owner runs.
+func TestOnAHostARootBuildLeavesNoSetuidRootProgram(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// t.TempDir's directories let nobody else in; a build host's do.
+	for dir := root; dir != "/" && dir != os.TempDir(); dir = filepath.Dir(dir) {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := filepath.Join(root, "PLAN1")
+	if err := os.Mkdir(plan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	leave := "cp /bin/busybox door && chmod 4755 door && echo left a door"
+	setuidRoot := func() bool {
+		info, err := os.Stat(filepath.Join(plan, "door"))
+		if err != nil {
+			return false
+		}
+		st := info.Sys().(*syscall.Stat_t)
+		return info.Mode()&os.ModeSetuid != 0 && st.Uid == 0
+	}
+
+	r := siblingRun(t, plan, nil, buildArgs("sh", "-c", leave)...)
+	if setuidRoot() {
+		t.Errorf("a root build left a setuid-root program on the host (exit %d):\n%s", r.code, r.stderr)
+	}
+	assertRefused(t, r, "--root-on-host")
+	assertCreatedNothing(t, r)
+
+	r = siblingRun(t, plan, nil, buildArgs("--root-on-host", "sh", "-c", leave)...)
+	if r.code != 0 || !setuidRoot() {
+		t.Errorf("with --root-on-host the build did not run as asked (exit %d):\n%s", r.code, r.stderr)
+	}
+	if err := os.RemoveAll(plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(plan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(plan, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	r = siblingRun(t, plan, nil, buildArgs("sh", "-c", leave)...)
+	if r.code != 0 || setuidRoot() {
+		t.Errorf("a build as the directory's owner 4242: exit %d, setuid root %v; want 0 and none:\n%s", r.code, setuidRoot(), r.stderr)
+	}
+}
