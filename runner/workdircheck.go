@@ -17,7 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The engine resolves a bind's source on its host when the sibling starts,
+// The engine resolves a bind's source (or a volume's subpath) on its host
+// when the sibling starts,
 // following links there, after sibling-run walked the path (refuseLinks): a
 // build that swaps a directory on the path for a link in a loop can win that
 // race and get another directory mounted. A check from outside is racy too,
@@ -29,8 +30,8 @@ import (
 // The copy costs an archive call per build (about 0.1 s on Docker 20.10 with
 // fuse-overlayfs), so it is made only for a bind whose path has a component
 // that someone other than root (a build among them) could replace: see
-// racyComponent. A volume subpath (API 1.45+) is resolved by the engine
-// itself, without following links out of the volume, and needs none.
+// racyComponent. A volume subpath (API 1.45+) needs it too: the engine
+// keeps it inside the volume but follows links there.
 
 // WorkdirCheckCommand is the hidden command word of the check step.
 const WorkdirCheckCommand = "check-workdir"
