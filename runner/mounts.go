@@ -22,7 +22,14 @@ type mountPlan struct {
 	GroupAdd []string      // groups the build needs for a mount (the socket's)
 	Env      []string      // variables the build needs for what it was given
 	Caches   cachePlan     // the --cache volumes, whose mounts (slot 1) are in Mounts
+	// Check is the working directory's identity when its bind's path is
+	// racy (see workdircheck.go): the sibling then checks it before the
+	// build's command runs. nil when no check is needed.
+	Check *DirIdentity
 }
+
+// hostBindMode is the Mode of a working directory bound from the host.
+const hostBindMode = "bind on the host"
 
 // subpathAPI is the first API version whose volume mounts take a subpath.
 const subpathAPI = "1.45"
@@ -56,7 +63,7 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 		shared, err = selfMounts(ctx, api, self, workdir)
 		mine = shared
 	default:
-		plan.Mode = "bind on the host"
+		plan.Mode = hostBindMode
 	}
 	if err != nil {
 		return plan, err
@@ -72,8 +79,10 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 	} else if reached != workdir {
 		return plan, fmt.Errorf("working directory %s changed while sibling-run looked at it (%s, then %s); run the build again", given, workdir, reached)
 	}
+	racy := false
 	if onHost {
 		plan.Mounts = append(plan.Mounts, mount.Mount{Type: mount.TypeBind, Source: workdir, Target: workdir})
+		racy = racyComponent(workdir, "/", false)
 	} else {
 		holder, ok := mountHolding(workdir, shared)
 		if !ok {
@@ -85,6 +94,16 @@ func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir str
 			return plan, err
 		}
 		plan.Mounts = append(plan.Mounts, m)
+		// A subpath too: the engine keeps it inside the volume but follows
+		// links there (Docker 29: 24 of 144 raced runs got another plan's).
+		racy = racyComponent(workdir, holder.Here, true)
+	}
+	if racy {
+		id, err := identifyDir(workdir)
+		if err != nil {
+			return plan, err
+		}
+		plan.Check = &id
 	}
 
 	if cfg.Docker {

@@ -56,6 +56,11 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 	if err != nil {
 		return p, err
 	}
+	if mounts.Mode == hostBindMode {
+		if err := refuseRootDoor(workdir, user, cfg.RootOnHost); err != nil {
+			return p, err
+		}
+	}
 	me := currentOwner(self.ID)
 	sp, err := buildSpec(cfg, env, mounts, me.labels())
 	if err != nil {
@@ -68,7 +73,7 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 		return p, err
 	}
 	withServices(&sp, cfg.Services)
-	sp.user, sp.artifacts, sp.caches = user, artifacts, mounts.Caches
+	sp.user, sp.artifacts, sp.caches, sp.check = user, artifacts, mounts.Caches, mounts.Check
 	if sp.caches.exclusive() {
 		sp.Name = sp.caches.leaseName(1)
 	}

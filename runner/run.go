@@ -79,6 +79,19 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 			return Result{}, p.secrets.hide(err, p.env)
 		}
 	}
+	if err := useBuildsNetwork(ctx, api, &sp, cfg.Log); err != nil {
+		return Result{}, err
+	}
+	if sp.check != nil {
+		image, err := imageConfig(ctx, api, cfg)
+		if err != nil {
+			return Result{}, err
+		}
+		if sp.Config, err = withWorkdirCheck(sp.Config, cfg, image, *sp.check); err != nil {
+			return Result{}, toolFailure("%w", err)
+		}
+		cfg.Log.Debug().Stringer("identity", sp.check).Msg("the sibling checks its working directory before the build runs")
+	}
 	res, err := runSibling(ctx, api, cfg, sp, orphansCleared)
 	return res, p.secrets.hide(err, p.env)
 }
@@ -125,6 +138,14 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	userCtx, cancelUser := detached(lifecycle, engineCallTimeout)
 	ensurePasswdEntry(userCtx, api, id, sp.user, sp.caches.paths(), log)
 	cancelUser()
+	if sp.check != nil {
+		copyCtx, cancelCopy := detached(lifecycle, engineCallTimeout)
+		err := copyWorkdirCheck(copyCtx, api, id)
+		cancelCopy()
+		if err != nil {
+			return Result{}, err
+		}
+	}
 
 	att, err, answered := callWithin(engineCallTimeout, func() (*attachment, error) {
 		return attach(lifecycle, api, id, cfg.Interactive)
@@ -286,6 +307,10 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	}
 
 	code := int(exit.status.StatusCode)
+	if sp.check != nil && refusedByWorkdirCheck(code, head.bytes()) {
+		// The check's own line said why; the build never ran.
+		return Result{ExitCode: code}, nil
+	}
 	if cfg.Init {
 		code = initExecFailure(lifecycle, api, id, code, head.bytes(), log)
 	}
