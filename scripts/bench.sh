@@ -407,14 +407,14 @@ timed() {
 # host_build: the demo's build on this host, with a GOCACHE of its own and
 # the Go image's settings.
 host_build() {
-  (cd "$tmp/hello-host" && export GOCACHE=$tmp/host-gocache GOPATH=$tmp/host-gopath GOFLAGS='' GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0 &&
+  (cd "$tmp/hello-host" && export GOCACHE=$tmp/host-gocache GOPATH=$tmp/host-gopath GOFLAGS='' GOTOOLCHAIN=local &&
     "$GO" vet ./... && "$GO" test ./... && "$GO" build -o hello .)
 }
 if want cache; then
   if ! docker image inspect "$go_image" >/dev/null 2>&1; then
     [ "$go_image" = sibling-run/go:local ] || fail "image $go_image is not on the engine"
     note "building the Go image $go_image from $image"
-    GO_IMAGE_BASE=$image GO=$GO "$here/scripts/go-image.sh" "$go_image" >/dev/null
+    GO=$GO "$here/scripts/go-image.sh" "$go_image" >/dev/null
   fi
   gocache=$(docker image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$go_image" | sed -n 's/^GOCACHE=//p')
   [ -n "$gocache" ] || fail "image $go_image sets no GOCACHE"
