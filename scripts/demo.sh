@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The whole agent architecture on this machine, offline, in one command: with
-# only Docker and Go (Debian's busybox-static is installed if missing), it
+# The whole agent architecture on this machine, with no registry, in one
+# command: with only Docker and Go (Debian's busybox-static is installed if
+# missing; the first run, as root, makes the Go image's Debian root filesystem
+# from Debian's packages with debootstrap), it
 #
 #   1. builds the images with scripts/agent-images.sh: the agent image
 #      (images/agent: sibling-run compiled in a Go stage, on a stand-in for the
 #      Bamboo agent base image), the data image (images/agent-data), and a
-#      local Go image that builds run in (images/go);
+#      local Go image that builds run in (images/go, a golang: stand-in);
 #   2. starts a data container and an agent, bamboo-agent-data.demo and
 #      bamboo-agent.demo, with scripts/agent.sh, as on a build host;
 #   3. puts the sample project scripts/demo/hello into the agent's build
