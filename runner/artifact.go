@@ -10,7 +10,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -108,7 +107,7 @@ func within(dir, path string) (string, bool) {
 // ExitError with ExitArtifactsIncomplete naming those that were missed. It
 // copies nothing when workdir's path no longer leads to the directory held
 // in plan.root.
-func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, plan artifactPlan, log zerolog.Logger) error {
+func copyArtifacts(ctx context.Context, api Engine, id, workdir string, plan artifactPlan, log zerolog.Logger) error {
 	if len(plan.artifacts) == 0 {
 		return nil
 	}
@@ -135,7 +134,7 @@ func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, 
 	return nil
 }
 
-func copyArtifact(ctx context.Context, api *client.Client, id string, root *artifactRoot, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
+func copyArtifact(ctx context.Context, api Engine, id string, root *artifactRoot, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
 	stream, _, err := api.CopyFromContainer(ctx, id, a.Src)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {

@@ -2,8 +2,6 @@ package runner
 
 import (
 	"time"
-
-	"github.com/docker/docker/client"
 )
 
 // Bounds on the waits of a run after the build has ended or was stopped,
@@ -73,6 +71,6 @@ func callWithin[T any](limit time.Duration, call func() (T, error)) (v T, err er
 }
 
 // engineSilent is the failure of a run whose engine did not answer in time.
-func engineSilent(api *client.Client, what string, limit time.Duration) error {
+func engineSilent(api Engine, what string, limit time.Duration) error {
 	return toolFailure("the Docker engine at %s did not %s within %s; it may be overloaded or stuck, and the sibling may be left on it: run sibling-run reap once the engine answers", api.DaemonHost(), what, limit)
 }

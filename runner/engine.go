@@ -84,7 +84,7 @@ func socketPermission(host string) string {
 
 // lostEngine reports that the engine went away while the run was doing
 // something after the sibling was created: the sibling may be left on it.
-func lostEngine(api *client.Client, doing string, err error) error {
+func lostEngine(api Engine, doing string, err error) error {
 	var request *url.Error
 	if errors.As(err, &request) {
 		err = request.Err // its URL repeats the engine's address, escaped
@@ -94,7 +94,7 @@ func lostEngine(api *client.Client, doing string, err error) error {
 
 // isPodman reports whether the engine is Podman's Docker-compatible service,
 // which names itself in /version's components ("Podman Engine").
-func isPodman(ctx context.Context, api *client.Client) bool {
+func isPodman(ctx context.Context, api Engine) bool {
 	v, err := api.ServerVersion(ctx)
 	if err != nil {
 		return false
@@ -111,7 +111,7 @@ func isPodman(ctx context.Context, api *client.Client) bool {
 // libpod API's init: the OCI runtime's create, without starting the
 // command) and returns the engine's reason when that fails; nil when it
 // succeeded or the engine has no such call (Docker answers 404).
-func initOnPodman(ctx context.Context, api *client.Client, id string) error {
+func initOnPodman(ctx context.Context, api Engine, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
 	defer cancel()
 	// The SDK's transport dials the engine's socket whatever the URL's host

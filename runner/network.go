@@ -8,7 +8,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -30,7 +29,7 @@ func withRole(labels map[string]string, role string) map[string]string {
 // createBuildNetwork creates a user-defined bridge network named name for a
 // build and its services: only there does the engine's DNS resolve the
 // services' aliases. It carries the sibling's labels, so reap finds it.
-func createBuildNetwork(ctx context.Context, api *client.Client, name string, labels map[string]string) (string, error) {
+func createBuildNetwork(ctx context.Context, api Engine, name string, labels map[string]string) (string, error) {
 	created, err := api.NetworkCreate(ctx, name, network.CreateOptions{
 		Driver: "bridge",
 		Labels: withRole(labels, "network"),
@@ -43,7 +42,7 @@ func createBuildNetwork(ctx context.Context, api *client.Client, name string, la
 
 // removeBuildNetwork removes a build's network, once everything on it has
 // been removed, on a context that a signal does not cancel.
-func removeBuildNetwork(ctx context.Context, api *client.Client, id string, log zerolog.Logger) {
+func removeBuildNetwork(ctx context.Context, api Engine, id string, log zerolog.Logger) {
 	ctx, cancel := detached(ctx, removeTimeout)
 	defer cancel()
 	if err := api.NetworkRemove(ctx, id); err != nil && !cerrdefs.IsNotFound(err) {
@@ -57,7 +56,7 @@ func removeBuildNetwork(ctx context.Context, api *client.Client, id string, log 
 // does for containers, and must run after them: the engine refuses to remove
 // a network that a container is still attached to. Such a network is kept for
 // a later reap.
-func reapNetworks(ctx context.Context, api *client.Client, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+func reapNetworks(ctx context.Context, api Engine, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
 	networks, err := api.NetworkList(ctx, network.ListOptions{Filters: scope.filters()})
 	if err != nil {
 		return nil, toolFailure("listing build networks: %w", err)
@@ -89,7 +88,7 @@ func reapNetworks(ctx context.Context, api *client.Client, me owner, scope reapS
 // checkNetwork makes sure that the network --network names exists, or the
 // container of a container:NAME network, so that a typo is refused before
 // anything is created. It costs one inspect, and none without --network.
-func checkNetwork(ctx context.Context, api *client.Client, mode string) error {
+func checkNetwork(ctx context.Context, api Engine, mode string) error {
 	// The engine's own modes need no check; Podman has no network named
 	// none or host to inspect (Docker has).
 	switch mode {

@@ -2,8 +2,6 @@ package runner
 
 import (
 	"context"
-
-	"github.com/docker/docker/client"
 )
 
 // runPlan is everything Run needs after its checks: what to create, and
@@ -20,7 +18,7 @@ type runPlan struct {
 // spec, without creating anything. The checks run in a fixed order, so that
 // of several mistakes the same one is reported each time; each error names
 // what to change, and plan returns it as a tool failure.
-func plan(ctx context.Context, api *client.Client, cfg Config) (runPlan, error) {
+func plan(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	p, err := planChecked(ctx, api, cfg)
 	if err != nil {
 		return p, toolFailure("%w", err)
@@ -28,7 +26,7 @@ func plan(ctx context.Context, api *client.Client, cfg Config) (runPlan, error) 
 	return p, nil
 }
 
-func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, error) {
+func planChecked(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	var p runPlan
 	if err := checkImageName(cfg.Image); err != nil {
 		return p, err

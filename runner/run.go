@@ -36,7 +36,7 @@ type Result struct {
 //
 // A failure of sibling-run or the engine is returned as an error with an exit
 // code (ExitError: 125, or 126 and 127 when the command cannot be started).
-func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
+func Run(ctx context.Context, api Engine, cfg Config) (Result, error) {
 	p, err := plan(ctx, api, cfg)
 	if err != nil {
 		return Result{}, err
@@ -85,7 +85,7 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 
 // runSibling creates, attaches, starts, waits for and removes the sibling. It
 // starts the sibling only once orphansCleared is closed.
-func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, orphansCleared <-chan struct{}) (Result, error) {
+func runSibling(ctx context.Context, api Engine, cfg Config, sp spec, orphansCleared <-chan struct{}) (Result, error) {
 	// Engine calls from here on must finish even when ctx is cancelled: a
 	// create that completes after a SIGTERM still has to be removed.
 	lifecycle := context.WithoutCancel(ctx)
@@ -332,7 +332,7 @@ func watchExit(waitC <-chan container.WaitResponse, errC <-chan error) *exitWatc
 
 // reportOOM tells whether a build that died of SIGKILL was killed for lack of
 // memory. Only such builds pay for the extra inspect.
-func reportOOM(ctx context.Context, api *client.Client, id string, log zerolog.Logger) {
+func reportOOM(ctx context.Context, api Engine, id string, log zerolog.Logger) {
 	info, err := api.ContainerInspect(ctx, id)
 	if err != nil || info.State == nil {
 		return

@@ -8,7 +8,6 @@ import (
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 )
 
 // attachment is the sibling's stdio, attached before the sibling starts so
@@ -19,7 +18,7 @@ type attachment struct {
 
 // attach attaches to the created sibling id. A *cannotStartError means the
 // engine already found that the build's command cannot start.
-func attach(ctx context.Context, api *client.Client, id string, interactive bool) (*attachment, error) {
+func attach(ctx context.Context, api Engine, id string, interactive bool) (*attachment, error) {
 	options := container.AttachOptions{
 		Stream: true,
 		Stdin:  interactive,
