@@ -9,7 +9,10 @@ import (
 // good (Podman has been seen not to report an exit when its cleanup failed).
 // Each is far above what a healthy engine needs, even a loaded one, and far
 // below what a Bamboo admin would wait before calling a task hung.
-const (
+//
+// They are variables only so that the unit tests can shorten them (see
+// shortBounds in lifecycle_test.go); nothing else assigns them.
+var (
 	// engineCallTimeout bounds one engine call that answers at once when
 	// the engine is healthy: attach, kill, inspect, resize, a small copy.
 	engineCallTimeout = 30 * time.Second

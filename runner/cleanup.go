@@ -11,8 +11,9 @@ import (
 )
 
 // removeTimeout bounds removing a sibling, so that an engine that stopped
-// answering cannot keep sibling-run from exiting.
-const removeTimeout = 30 * time.Second
+// answering cannot keep sibling-run from exiting. A variable only so that
+// the unit tests can shorten it, like the bounds in bounded.go.
+var removeTimeout = 30 * time.Second
 
 // detached returns a context for cleanup: it outlives the caller's
 // cancellation (a SIGTERM must not stop the removal it triggers) but not the

@@ -20,7 +20,9 @@ import (
 
 // engineTimeout bounds the first contact with the engine, so that an
 // unreachable DOCKER_HOST is reported within seconds instead of hanging.
-const engineTimeout = 5 * time.Second
+// A variable only so that the unit tests can shorten it, like the bounds in
+// bounded.go.
+var engineTimeout = 5 * time.Second
 
 // Connect returns a client for the engine at host, or at DOCKER_HOST (with
 // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) when host is "". It pings the engine
