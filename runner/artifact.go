@@ -11,6 +11,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/extract"
 )
 
 // artifact is one --artifact: a path in the sibling's own filesystem and the
@@ -148,7 +150,7 @@ func copyArtifact(ctx context.Context, api Engine, id string, root *artifactRoot
 		return 0, fmt.Errorf("refusing the destination of artifact %s: %w", a.Src, err)
 	}
 	defer dest.Close()
-	written, err := extractTar(bufio.NewReaderSize(stream, copyBufferSize), dest, budget, log)
+	written, err := extract.Tar(bufio.NewReaderSize(stream, extract.BufferSize), dest, budget, log)
 	if err != nil {
 		return written, fmt.Errorf("artifact %s is incomplete: %w", a.Src, err)
 	}

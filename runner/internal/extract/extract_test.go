@@ -1,4 +1,4 @@
-package runner
+package extract
 
 import (
 	"archive/tar"
@@ -68,7 +68,7 @@ func extractInto(t testing.TB, parent string, data []byte, budget int64) (string
 	}
 	defer root.Close()
 	var logs bytes.Buffer
-	_, err = extractTar(bytes.NewReader(data), root, &budget, zerolog.New(&logs))
+	_, err = Tar(bytes.NewReader(data), root, &budget, zerolog.New(&logs))
 	return dest, err, logs.String()
 }
 
@@ -199,7 +199,7 @@ func TestExtractStopsAtTheSizeCap(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			parent := t.TempDir()
 			_, err, _ := extractInto(t, parent, archive(tc.entries...), 1000)
-			if !errors.Is(err, errSizeCap) {
+			if !errors.Is(err, ErrSizeCap) {
 				t.Errorf("err %v, want the size cap", err)
 			}
 			checkConfined(t, parent)
@@ -226,8 +226,8 @@ func TestLinkStaysInside(t *testing.T) {
 		{".", "a/../b", false}, {"d", "x/../../y", false},
 		{".", "/etc", false}, {".", "", false}, {".", "/", false},
 	} {
-		if got := linkStaysInside(tc.dir, tc.target); got != tc.want {
-			t.Errorf("linkStaysInside(%q, %q) = %v, want %v", tc.dir, tc.target, got, tc.want)
+		if got := LinkStaysInside(tc.dir, tc.target); got != tc.want {
+			t.Errorf("LinkStaysInside(%q, %q) = %v, want %v", tc.dir, tc.target, got, tc.want)
 		}
 	}
 }
