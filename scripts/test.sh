@@ -68,7 +68,6 @@ fuzz_inputs() {
   case "$1" in
     FuzzExtract | FuzzExtractUnderAChangingRoot) echo 300 ;; # writes files: about 100 inputs a second
     FuzzParseEnvFile | FuzzContainerIDFromCgroup) echo 5000 ;;
-    FuzzDemuxOutput) echo 10000 ;;
     *) echo 20000 ;;
   esac
 }

@@ -43,6 +43,10 @@ func (a *Attachment) Stdout(p string) error { return a.frame(stdcopy.Stdout, p) 
 // Stderr writes p as one frame of the container's stderr.
 func (a *Attachment) Stderr(p string) error { return a.frame(stdcopy.Stderr, p) }
 
+// Frame writes p as one frame of stream: 1 stdout, 2 stderr, 3 the
+// engine's own error, which ends the stream for the client.
+func (a *Attachment) Frame(stream stdcopy.StdType, p string) error { return a.frame(stream, p) }
+
 func (a *Attachment) frame(stream stdcopy.StdType, p string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
