@@ -2,7 +2,13 @@ package runner
 
 import (
 	"context"
+
+	"sibling-run/runner/internal/selfdetect"
 )
+
+// selfDetection is the container sibling-run runs in (the working
+// directory's mounts are found through it).
+type selfDetection = selfdetect.Detection
 
 // runPlan is everything Run needs after its checks: what to create, and
 // what to hide and clear on the way.
@@ -48,7 +54,7 @@ func planChecked(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	if err != nil {
 		return p, err
 	}
-	self := detectSelf()
+	self := selfdetect.Detect()
 	cfg.Log.Debug().Str("container", self.ID).Str("found_in", self.How).Msg("where sibling-run runs")
 	mounts, err := planMounts(ctx, api, cfg, workdir, self)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/selfdetect"
 )
 
 // Reaped describes a sibling that reaping removed, or would remove in a dry run.
@@ -44,7 +46,7 @@ func (e *ReapFailures) ExitCode() int { return ExitToolFailure }
 // what carries all of them; with dryRun it only reports. A removal that fails
 // does not stop the others; the error then is a *ReapFailures.
 func Reap(ctx context.Context, api Engine, labels []LabelFilter, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	return reap(ctx, api, currentOwner(selfContainerID()), reapScope{labels: labels}, dryRun, log)
+	return reap(ctx, api, currentOwner(selfdetect.ContainerID()), reapScope{labels: labels}, dryRun, log)
 }
 
 // reapOwnOrphans removes the orphans of this agent (same host or container),

@@ -9,6 +9,8 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/selfdetect"
 )
 
 const (
@@ -44,7 +46,7 @@ const (
 // waits on one event stream. A broken stream (an engine restart) is reopened
 // after a pause, with a full sweep: Watch returns only when ctx ends.
 func Watch(ctx context.Context, api Engine, labels []LabelFilter, log zerolog.Logger) error {
-	w := &watcher{api: api, me: currentOwner(selfContainerID()), scope: reapScope{labels: labels}, log: log}
+	w := &watcher{api: api, me: currentOwner(selfdetect.ContainerID()), scope: reapScope{labels: labels}, log: log}
 	log.Info().Str("owner", w.me.ID).Strs("labels", engineForms(labels)).Msg("watching for siblings whose sibling-run is gone")
 	pause := watchRetryFirst
 	for {
