@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/container"
+
 	"sibling-run/runner/internal/fakeengine"
 )
 
@@ -76,5 +78,47 @@ func TestPassOutputRefusedWriteAborts(t *testing.T) {
 	}
 	if err := fake.Stdout("more\n"); err == nil {
 		t.Error("the stream is still open after the refused write")
+	}
+}
+
+func TestTerminalChecksWithoutATerminal(t *testing.T) {
+	if err := checkTerminal(Config{TTY: true, Interactive: true, Stdin: strings.NewReader("")}); err == nil || !strings.Contains(err.Error(), "not a TTY") {
+		t.Errorf("-it with piped input: got %v", err)
+	}
+	if err := checkTerminal(Config{TTY: true, Stdin: strings.NewReader("")}); err != nil {
+		t.Errorf("-t alone: got %v", err)
+	}
+	restore, err := rawTerminal(strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore()
+	if _, ok := asTerminal(&lockedBuffer{}); ok {
+		t.Error("a buffer is a terminal")
+	}
+}
+
+// An interactive build gets its input, and its end.
+func TestLifecycleInteractiveInput(t *testing.T) {
+	e := fakeengine.New(t)
+	b := e.Runs(&fakeengine.Build{UntilSignalled: true})
+	start := e.ContainerStartFunc
+	var got []byte
+	e.ContainerStartFunc = func(ctx context.Context, id string, o container.StartOptions) error {
+		att := b.Attachment()
+		go func() {
+			buf := make([]byte, 64)
+			n, _ := att.Input().Read(buf)
+			got = buf[:n]
+			b.Exit(0)
+		}()
+		return start(ctx, id, o)
+	}
+	r := newFakeRun()
+	r.cfg.Interactive = true
+	r.cfg.Stdin = strings.NewReader("input line\n")
+	res, err := r.run(t, context.Background(), e)
+	if err != nil || res.ExitCode != 0 || string(got) != "input line\n" {
+		t.Errorf("got %v, %v; the build read %q", res, err, got)
 	}
 }

@@ -128,6 +128,17 @@ func (e *Engine) Runs(b *Build) *Build {
 	return b
 }
 
+// Attachment is the build's current attachment, nil before the attach.
+func (b *Build) Attachment() *Attachment {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.att
+}
+
+// Exit ends the build with code, as its own exit would: the stream ends,
+// then the exit is reported.
+func (b *Build) Exit(code int64) { b.end(code) }
+
 func (b *Build) wait(ctx context.Context) (<-chan container.WaitResponse, <-chan error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
