@@ -33,6 +33,9 @@ type Config struct {
 	// Docker gives the build the engine: its socket and the socket's group,
 	// or DOCKER_HOST for a TCP engine.
 	Docker bool
+	// RootOnHost allows a build as root in a working directory on a host
+	// that other users can reach (see refuseRootDoor).
+	RootOnHost bool
 	// Caches are paths of the sibling kept between builds of one job, the one
 	// CacheKey names (bamboo_buildKey; "" for one per working directory), in
 	// named volumes of their own (see cache.go).

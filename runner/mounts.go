@@ -21,7 +21,14 @@ type mountPlan struct {
 	GroupAdd []string      // groups the build needs for a mount (the socket's)
 	Env      []string      // variables the build needs for what it was given
 	Caches   cachePlan     // the --cache volumes, whose mounts (slot 1) are in Mounts
+	// Check is the working directory's identity when its bind's path is
+	// racy (see workdircheck.go): the sibling then checks it before the
+	// build's command runs. nil when no check is needed.
+	Check *DirIdentity
 }
+
+// hostBindMode is the Mode of a working directory bound from the host.
+const hostBindMode = "bind on the host"
 
 // subpathAPI is the first API version whose volume mounts take a subpath.
 const subpathAPI = "1.45"
@@ -55,7 +62,7 @@ func planMounts(ctx context.Context, api Engine, cfg Config, workdir string, sel
 		shared, err = selfMounts(ctx, api, self, workdir)
 		mine = shared
 	default:
-		plan.Mode = "bind on the host"
+		plan.Mode = hostBindMode
 	}
 	if err != nil {
 		return plan, err
@@ -71,8 +78,10 @@ func planMounts(ctx context.Context, api Engine, cfg Config, workdir string, sel
 	} else if reached != workdir {
 		return plan, fmt.Errorf("working directory %s changed while sibling-run looked at it (%s, then %s); run the build again", given, workdir, reached)
 	}
+	racy := false
 	if onHost {
 		plan.Mounts = append(plan.Mounts, mount.Mount{Type: mount.TypeBind, Source: workdir, Target: workdir})
+		racy = racyComponent(workdir, "/", false)
 	} else {
 		holder, ok := mountHolding(workdir, shared)
 		if !ok {
@@ -84,6 +93,16 @@ func planMounts(ctx context.Context, api Engine, cfg Config, workdir string, sel
 			return plan, err
 		}
 		plan.Mounts = append(plan.Mounts, m)
+		// A subpath too: the engine keeps it inside the volume but follows
+		// links there (Docker 29: 24 of 144 raced runs got another plan's).
+		racy = racyComponent(workdir, holder.Here, true)
+	}
+	if racy {
+		id, err := identifyDir(workdir)
+		if err != nil {
+			return plan, err
+		}
+		plan.Check = &id
 	}
 
 	if cfg.Docker {

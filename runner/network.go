@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sort"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/rs/zerolog"
 )
@@ -83,6 +86,86 @@ func reapNetworks(ctx context.Context, api Engine, me owner, scope reapScope, dr
 		reaped = append(reaped, Reaped{ID: n.ID, Name: n.Name, Owner: o.String(), BuildKey: n.Labels[LabelBuildKey], Network: true})
 	}
 	return reaped, nil
+}
+
+// BuildsNetwork is the network a build joins when neither --network nor
+// --service chooses one: a bridge with traffic between its containers off
+// (enable_icc=false), so that a build reaches no other build's ports, and,
+// being another bridge than the engine's default, no agent container there.
+// It is made once per engine, on first use, and kept: no run and no reap
+// removes it (it carries no owner, only LabelRole "builds"). Podman 4
+// ignores the option with a warning: there builds on it reach each other.
+const BuildsNetwork = "sibling-run-builds"
+
+// isolatedNetworkOptions turn off traffic between the network's containers.
+var isolatedNetworkOptions = map[string]string{"com.docker.network.bridge.enable_icc": "false"}
+
+// useBuildsNetwork makes sure that BuildsNetwork exists when sp's build
+// joins it, before the sibling is created: Docker creates a container for a
+// missing network and fails only at its start. It costs one inspect; where
+// the name is ambiguous (two runs made it at once; Docker 20.10 checks
+// names racily) the sibling joins the network by id.
+func useBuildsNetwork(ctx context.Context, api Engine, sp *spec, log zerolog.Logger) error {
+	if string(sp.HostConfig.NetworkMode) != BuildsNetwork {
+		return nil
+	}
+	ctx, cancel := detached(ctx, engineCallTimeout)
+	defer cancel()
+	if _, err := api.NetworkInspect(ctx, BuildsNetwork, network.InspectOptions{}); err == nil {
+		return nil
+	}
+	id, err := ensureBuildsNetwork(ctx, api, log)
+	if err != nil {
+		return err
+	}
+	host := *sp.HostConfig
+	host.NetworkMode = container.NetworkMode(id)
+	sp.HostConfig = &host
+	return nil
+}
+
+// ensureBuildsNetwork returns the id of BuildsNetwork, creating it when the
+// engine has none. Of several with that name the one with the lowest id is
+// taken, by every run alike, and one this run made besides it is removed.
+func ensureBuildsNetwork(ctx context.Context, api Engine, log zerolog.Logger) (string, error) {
+	created := ""
+	for attempt := 0; ; attempt++ {
+		list, err := api.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", BuildsNetwork), filters.Arg("label", LabelRole+"=builds"))})
+		if err != nil {
+			return "", toolFailure("listing networks for %s: %w", BuildsNetwork, err)
+		}
+		ids := []string{}
+		for _, n := range list {
+			if n.Name == BuildsNetwork { // the name filter matches parts of names
+				ids = append(ids, n.ID)
+			}
+		}
+		sort.Strings(ids)
+		if len(ids) > 0 {
+			if created != "" && created != ids[0] {
+				_ = api.NetworkRemove(ctx, created)
+			}
+			return ids[0], nil
+		}
+		if attempt > 0 {
+			return "", toolFailure("network %s was made but is not there; run the build again", BuildsNetwork)
+		}
+		resp, err := api.NetworkCreate(ctx, BuildsNetwork, network.CreateOptions{
+			Driver:  "bridge",
+			Options: isolatedNetworkOptions,
+			Labels:  map[string]string{LabelRole: "builds"},
+		})
+		switch {
+		case err == nil:
+			created = resp.ID
+			log.Info().Str("network", BuildsNetwork).Msg("created the network that builds share, with traffic between builds off")
+			if resp.Warning != "" {
+				log.Warn().Str("network", BuildsNetwork).Msg("the engine says: " + resp.Warning)
+			}
+		case !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already"):
+			return "", toolFailure("creating network %s for the builds: %w", BuildsNetwork, err)
+		}
+	}
 }
 
 // checkNetwork makes sure that the network --network names exists, or the

@@ -60,6 +60,11 @@ func planChecked(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	if err != nil {
 		return p, err
 	}
+	if mounts.Mode == hostBindMode {
+		if err := refuseRootDoor(workdir, user, cfg.RootOnHost); err != nil {
+			return p, err
+		}
+	}
 	me := currentOwner(self.ID)
 	sp, err := buildSpec(cfg, env, mounts, me.labels())
 	if err != nil {
@@ -72,7 +77,7 @@ func planChecked(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 		return p, err
 	}
 	withServices(&sp, cfg.Services)
-	sp.user, sp.artifacts, sp.caches = user, artifacts, mounts.Caches
+	sp.user, sp.artifacts, sp.caches, sp.check = user, artifacts, mounts.Caches, mounts.Check
 	if sp.caches.exclusive() {
 		sp.Name = sp.caches.leaseName(1)
 	}

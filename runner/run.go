@@ -79,6 +79,19 @@ func Run(ctx context.Context, api Engine, cfg Config) (Result, error) {
 			return Result{}, p.secrets.hide(err, p.env)
 		}
 	}
+	if err := useBuildsNetwork(ctx, api, &sp, cfg.Log); err != nil {
+		return Result{}, err
+	}
+	if sp.check != nil {
+		image, err := imageConfig(ctx, api, cfg)
+		if err != nil {
+			return Result{}, err
+		}
+		if sp.Config, err = withWorkdirCheck(sp.Config, cfg, image, *sp.check); err != nil {
+			return Result{}, toolFailure("%w", err)
+		}
+		cfg.Log.Debug().Stringer("identity", sp.check).Msg("the sibling checks its working directory before the build runs")
+	}
 	res, err := runSibling(ctx, api, cfg, sp, orphansCleared)
 	return res, p.secrets.hide(err, p.env)
 }
@@ -99,7 +112,9 @@ func runSibling(ctx context.Context, api Engine, cfg Config, sp spec, orphansCle
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
-	s.writePasswd()
+	if err := s.prepare(); err != nil {
+		return Result{}, err
+	}
 	att, exit, err := s.attachAndWatch()
 	if err != nil {
 		return Result{}, err
@@ -141,7 +156,7 @@ func runSibling(ctx context.Context, api Engine, cfg Config, sp spec, orphansCle
 	if err != nil {
 		return Result{}, err
 	}
-	return s.finish(code, started)
+	return s.finish(end, code, head, started)
 }
 
 // awaitOrphans waits until orphansCleared is closed, or returns the cause
@@ -199,14 +214,21 @@ func (s *sibling) cleanUp() {
 	}
 }
 
-// writePasswd writes the build's passwd entry before the attach: Podman
-// prepares the container when it is attached to, and then sets HOME from
-// the passwd it finds, or writes its own line with the working directory
-// as HOME.
-func (s *sibling) writePasswd() {
+// prepare writes the build's passwd entry and, when the working directory
+// is checked (see workdircheck.go), copies the check in. Both come before
+// the attach: Podman prepares the container when it is attached to, and
+// then sets HOME from the passwd it finds, or writes its own line with the
+// working directory as HOME.
+func (s *sibling) prepare() error {
+	userCtx, cancelUser := detached(s.lifecycle, engineCallTimeout)
+	ensurePasswdEntry(userCtx, s.api, s.id, s.sp.user, s.sp.caches.paths(), s.log)
+	cancelUser()
+	if s.sp.check == nil {
+		return nil
+	}
 	ctx, cancel := detached(s.lifecycle, engineCallTimeout)
 	defer cancel()
-	ensurePasswdEntry(ctx, s.api, s.id, s.sp.user, s.sp.caches.paths(), s.log)
+	return copyWorkdirCheck(ctx, s.api, s.id)
 }
 
 // attachAndWatch attaches to the sibling and registers the wait for its
@@ -371,8 +393,12 @@ func (s *sibling) exitCode(end buildEnd, head *outputHead) (int, error) {
 
 // finish logs the build's end and copies its artifacts from the exited
 // sibling, whether the build passed or not; a missed one fails only a
-// passed build.
-func (s *sibling) finish(code int, started time.Time) (Result, error) {
+// passed build. A build that the working directory's check refused never
+// ran: the check's own line said why, and its exit code is the result.
+func (s *sibling) finish(end buildEnd, code int, head *outputHead, started time.Time) (Result, error) {
+	if s.sp.check != nil && refusedByWorkdirCheck(int(end.exit.status.StatusCode), head.bytes()) {
+		return Result{ExitCode: int(end.exit.status.StatusCode)}, nil
+	}
 	// A failed build's line is a warning, so that a filter on the log's level
 	// finds the failures.
 	finished := s.log.Info()

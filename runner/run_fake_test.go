@@ -51,6 +51,10 @@ func agentEngine(t *testing.T, workdir string, b *fakeengine.Build) *fakeengine.
 	}
 	e.ContainerListFunc = func(context.Context, container.ListOptions) ([]container.Summary, error) { return nil, nil }
 	e.NetworkListFunc = func(context.Context, network.ListOptions) ([]network.Summary, error) { return nil, nil }
+	// The network that builds share is there already.
+	e.NetworkInspectFunc = func(context.Context, string, network.InspectOptions) (network.Inspect, error) {
+		return network.Inspect{Name: BuildsNetwork}, nil
+	}
 	return e
 }
 

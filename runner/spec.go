@@ -22,6 +22,7 @@ type spec struct {
 	user      buildUser    // who the build runs as (user.go)
 	artifacts artifactPlan // what to copy out after the build (artifact.go)
 	caches    cachePlan    // the --cache volumes, and the lease on them (cache.go)
+	check     *DirIdentity // the working directory the sibling must get, when racy (workdircheck.go)
 }
 
 // buildSpec turns a Config, the build's environment, the sibling's mounts
@@ -76,7 +77,7 @@ func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[strin
 		GroupAdd:    mounts.GroupAdd,
 		Init:        &init,
 		LogConfig:   container.LogConfig{Type: cfg.LogDriver},
-		NetworkMode: container.NetworkMode(cfg.Network),
+		NetworkMode: container.NetworkMode(buildNetwork(cfg.Network)),
 		Resources: container.Resources{
 			Memory:   cfg.Memory,
 			NanoCPUs: int64(math.Round(cfg.CPUs * 1e9)),
@@ -99,6 +100,16 @@ func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[strin
 		HostConfig: host,
 		Networking: &network.NetworkingConfig{},
 	}, nil
+}
+
+// buildNetwork is the network the build joins: the one --network names
+// ("default" and "bridge" are the engine's default bridge, shared with
+// everything else on the engine), else BuildsNetwork.
+func buildNetwork(flag string) string {
+	if flag == "" {
+		return BuildsNetwork
+	}
+	return flag
 }
 
 // Names the engine accepts: [a-zA-Z0-9][a-zA-Z0-9_.-]+.

@@ -129,12 +129,17 @@ func TestBuildSpecCommandDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// nil leaves the image's CMD and the engine's default network in force.
+	// nil leaves the image's CMD in force; without --network the build
+	// joins the builds' network, apart from the engine's default bridge.
 	if sp.Config.Cmd != nil {
 		t.Errorf("Cmd = %q, want nil", sp.Config.Cmd)
 	}
-	if got := sp.HostConfig.NetworkMode; got != "" {
-		t.Errorf("NetworkMode = %q, want \"\"", got)
+	if got := sp.HostConfig.NetworkMode; got != BuildsNetwork {
+		t.Errorf("NetworkMode = %q, want %q", got, BuildsNetwork)
+	}
+	cfg.Network = "bridge"
+	if sp, _ = buildSpec(cfg, nil, bindShare, testOwner.labels()); sp.HostConfig.NetworkMode != "bridge" {
+		t.Errorf("--network bridge: NetworkMode = %q, want bridge", sp.HostConfig.NetworkMode)
 	}
 }
 

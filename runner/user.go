@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -273,4 +274,32 @@ func readPasswd(ctx context.Context, api Engine, id string) ([]byte, int64, erro
 		data = []byte{}
 	}
 	return data, hdr.Mode & 0o7777, nil
+}
+
+// refuseRootDoor refuses a build as root in a working directory on a host
+// that users other than root can reach, unless allowed: the bind cannot be
+// nosuid,nodev on Docker (its API has no such bind option; Binds refuses
+// "invalid mode: nosuid"), so such a build could leave a setuid-root program
+// or a device node there for any user of the host. A directory behind one
+// that others cannot enter (mode o-x: t.TempDir, mktemp -d) is no door.
+func refuseRootDoor(workdir string, u buildUser, allowed bool) error {
+	root := u.UID == 0 || u.Spec == "root" || strings.HasPrefix(u.Spec, "root:")
+	if !root || allowed || !reachableByOthers(workdir) {
+		return nil
+	}
+	return fmt.Errorf("the build would run as root in %s, on this host, where other users can reach what it leaves (a setuid-root program, say); run it as another user (--user 1000:1000, or chown the directory to its owner), or pass --root-on-host if the host has no other users", workdir)
+}
+
+// reachableByOthers reports whether every directory above path lets others
+// than its owner and group through (o+x).
+func reachableByOthers(path string) bool {
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		info, err := os.Stat(dir)
+		if err != nil || info.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if dir == "/" {
+			return true
+		}
+	}
 }

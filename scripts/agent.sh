@@ -36,6 +36,9 @@
 #   AGENT_STOP_TIMEOUT  seconds the agent gets to stop, default 60
 #   AGENT_LABELS      extra labels for both containers: KEY=VALUE, space-separated
 #   DOCKER_SOCKET     the engine's socket on this host, default /var/run/docker.sock
+#   SIBLING_RUN_MEMORY, SIBLING_RUN_CPUS, SIBLING_RUN_PIDS_LIMIT
+#                     limits for every build of the agent, passed to the agent
+#                     by name when set (see sibling-run --help)
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -104,6 +107,10 @@ start_agent() {
   local gid env=(-e BAMBOO_SERVER -e "SIBLING_RUN_VOLUMES_FROM=$data")
   gid=$(stat -c %g "$socket")
   [ -z "${SECURITY_TOKEN:-}" ] || env+=(-e SECURITY_TOKEN)
+  local limit
+  for limit in SIBLING_RUN_MEMORY SIBLING_RUN_CPUS SIBLING_RUN_PIDS_LIMIT; do
+    [ -z "${!limit:-}" ] || env+=(-e "$limit")
+  done
   docker run -d --name "$agent" --restart "${AGENT_RESTART:-unless-stopped}" \
     -v "$socket:/var/run/docker.sock" --volumes-from "$data" --group-add "$gid" \
     "${env[@]}" "${labels[@]}" "$agent_image" >/dev/null

@@ -46,6 +46,8 @@
 # Usage: scripts/bench.sh > bench.md      (10–15 minutes with the defaults)
 #        BENCH_QUICK=1 scripts/bench.sh   (small sizes, about a minute: a try)
 #        BENCH_ROWS=cache scripts/bench.sh   (only the sections named)
+#        DOCKER_HOST=unix:///path/docker.sock scripts/bench.sh   (another
+#        engine: both tools use it; scripts/docker29-service.sh starts one)
 # Environment (defaults; BENCH_QUICK=1 changes those in brackets):
 #   BENCH_PAIRS (21 [4])                lifecycle pairs, for each lifecycle row
 #   BENCH_USER (4242:4343)              uid:gid of the non-root row; without
@@ -462,7 +464,7 @@ load_max=$(printf '%s\n' "${loads[@]}" | sort -g | tail -n 1)
 others_after=$(others)
 took=$(($(date +%s) - bench_start))
 mem_gib=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
-engine=$(docker version --format '{{.Server.Version}}')
+engine=$(docker version --format '{{.Server.Version}}, API {{.Server.APIVersion}}')
 driver=$(docker info --format '{{.Driver}}, cgroup v{{.CgroupVersion}}, default log driver {{.LoggingDriver}}' 2>/dev/null || echo '?')
 mib_cell() { # NAME: peak RSS in MiB, median (min–max)
   if $gnu_time; then stats "$1" | awk '{ printf "%.1f (%.1f–%.1f)\n", $1 / 1024, $2 / 1024, $3 / 1024 }'; else echo n/a; fi

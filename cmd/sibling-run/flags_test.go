@@ -140,3 +140,37 @@ func allNodes(node *kong.Node) []*kong.Node {
 	}
 	return nodes
 }
+
+// A build gets a process limit unless it asks for none, so that a fork bomb
+// stops at the limit instead of taking the host (issue 21).
+func TestPidsLimitHasADefault(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want int64
+	}{
+		{nil, nil, 4096},
+		{[]string{"SIBLING_RUN_PIDS_LIMIT=100"}, nil, 100},
+		{nil, []string{"--pids-limit=-1"}, -1},
+	} {
+		for _, kv := range tc.env {
+			name, value, _ := strings.Cut(kv, "=")
+			t.Setenv(name, value)
+		}
+		var c cli
+		parser, err := newParser(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parser.Parse(append([]string{"run", "--image", "img"}, tc.args...)); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := c.Run.config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.PidsLimit != tc.want {
+			t.Errorf("env %v, args %v: PidsLimit = %d, want %d", tc.env, tc.args, cfg.PidsLimit, tc.want)
+		}
+	}
+}

@@ -34,6 +34,9 @@ type cli struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == runner.WorkdirCheckCommand {
+		os.Exit(checkWorkdir(os.Args[2:], os.Stderr))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -15,6 +15,7 @@ type runCmd struct {
 	VolumesFrom []string      `env:"SIBLING_RUN_VOLUMES_FROM" help:"Find the working directory on this container's volumes, the one that holds it; the build gets the working directory alone (repeatable; default: automatic, this container's own mounts inside a container, a bind mount on a host)." placeholder:"NAME" group:"mounts"`
 	Cache       []string      `sep:"none" env:"SIBLING_RUN_CACHE" help:"Keep PATH of the build between builds of this job ($$bamboo_buildKey, else this working directory) in a named volume of its own, which starts with what the image holds at PATH; builds of the job that run at once get one each unless :shared (repeatable; the variable holds one)." placeholder:"PATH[:shared]" group:"mounts"`
 	Volume      []string      `short:"v" sep:"none" env:"SIBLING_RUN_VOLUME" help:"Mount a named volume that exists, or a directory of the engine's host (not the agent's), into the build, as docker run -v does (repeatable; the variable holds one)." placeholder:"NAME|/HOST/PATH:PATH[:ro]" group:"mounts"`
+	RootOnHost  bool          `name:"root-on-host" env:"SIBLING_RUN_ROOT_ON_HOST" help:"Allow a build as root in a working directory on a host that other users can reach; it could leave a setuid-root program there for them (default: refused)." group:"mounts"`
 	Docker      bool          `env:"SIBLING_RUN_DOCKER" help:"Give the build the engine: its socket at /var/run/docker.sock with the socket's group (or DOCKER_HOST for a TCP engine). The build can then control the engine, and so its host." group:"mounts"`
 	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]" group:"build"`
 	EnvFile     []string      `type:"path" sep:"none" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a regular file of NAME=VALUE lines; one in the working directory is read without following links out of it (repeatable; the variable holds one)." placeholder:"FILE" group:"build"`
@@ -24,7 +25,7 @@ type runCmd struct {
 	PullRetries int           `default:"3" env:"SIBLING_RUN_PULL_RETRIES" help:"How often to retry a pull that failed for a transient reason (connection, timeout, registry 5xx; default: ${default})." placeholder:"N" group:"image"`
 	Entrypoint  *string       `env:"SIBLING_RUN_ENTRYPOINT" help:"Override the image's ENTRYPOINT; an empty value clears it." placeholder:"CMD" group:"build"`
 	User        string        `short:"u" env:"SIBLING_RUN_USER" help:"User to run the build as: uid[:gid], name[:group], or image for the image's own USER (default: the uid:gid that owns the working directory)." placeholder:"USER" group:"build"`
-	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to (default: the engine's default bridge)." placeholder:"NETWORK" group:"limits"`
+	Network     string        `env:"SIBLING_RUN_NETWORK" help:"Network to connect the build to; bridge for the engine's default bridge, shared with every container there (default: sibling-run-builds, made on first use, where builds cannot reach each other)." placeholder:"NETWORK" group:"limits"`
 	Memory      string        `short:"m" env:"SIBLING_RUN_MEMORY" help:"Memory limit, like 512m or 2g (default: none)." placeholder:"SIZE" group:"limits"`
 	CPUs        float64       `name:"cpus" env:"SIBLING_RUN_CPUS" help:"Number of CPUs, like 1.5 (default: no limit)." placeholder:"N" group:"limits"`
 	Init        bool          `default:"true" negatable:"" env:"SIBLING_RUN_INIT" help:"Run an init process as PID 1, so the build gets signals and zombies are reaped (default on; --no-init to disable)." group:"lifecycle"`
@@ -36,7 +37,7 @@ type runCmd struct {
 	Interactive bool          `short:"i" env:"SIBLING_RUN_INTERACTIVE" help:"Keep stdin open and forward it to the build." group:"build"`
 	TTY         bool          `short:"t" env:"SIBLING_RUN_TTY" help:"Give the build a terminal." group:"build"`
 
-	PidsLimit         int64         `name:"pids-limit" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once; -1 for unlimited (default: the engine's)." placeholder:"N" group:"limits"`
+	PidsLimit         int64         `name:"pids-limit" default:"4096" env:"SIBLING_RUN_PIDS_LIMIT" help:"Most processes the build may have at once, so that a fork bomb stops at the limit instead of taking the host; 0 for the engine's default (none, on Docker), -1 for unlimited (default: ${default})." placeholder:"N" group:"limits"`
 	ShmSize           string        `name:"shm-size" env:"SIBLING_RUN_SHM_SIZE" help:"Size of /dev/shm, like 64m or 1g (default: the engine's, 64m)." placeholder:"SIZE" group:"limits"`
 	Tmpfs             []string      `sep:"none" env:"SIBLING_RUN_TMPFS" help:"Mount a tmpfs at PATH, with mount options like size=64m,noexec (repeatable)." placeholder:"PATH[:OPTIONS]" group:"mounts"`
 	Timeout           time.Duration `env:"SIBLING_RUN_TIMEOUT" help:"Stop the build when it runs longer than this, and exit 124 (default: 0, no limit)." placeholder:"DURATION" group:"limits"`
@@ -74,6 +75,7 @@ func (r *runCmd) config() (runner.Config, error) {
 		Entrypoint:  r.Entrypoint,
 		VolumesFrom: r.VolumesFrom,
 		Docker:      r.Docker,
+		RootOnHost:  r.RootOnHost,
 		CacheKey:    os.Getenv("bamboo_buildKey"),
 		Env:         r.Env,
 		EnvFiles:    r.EnvFile,

@@ -80,6 +80,9 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 
+	// The builds' network is the engine's, kept across runs; the suite
+	// removes it only if it made it (see tearDown).
+	buildsNetworkExisted = buildsNetworkID(ctx) != ""
 	binary = filepath.Join(tmp, "sibling-run")
 	cacheHome = filepath.Join(tmp, "cache")
 	if err := setUp(ctx, binary); err != nil {
@@ -198,10 +201,33 @@ func tearDown(ctx context.Context) []string {
 		left = append(left, "volume "+v.Name)
 		_ = api.VolumeRemove(ctx, v.Name, true)
 	}
+	if !buildsNetworkExisted {
+		// Made by this suite's builds; the engine refuses it while another
+		// run's build uses it, and then it stays, as it would anyway.
+		if id := buildsNetworkID(ctx); id != "" {
+			_ = api.NetworkRemove(ctx, id)
+		}
+	}
 	for _, tag := range []string{agentImage, busyboxImage} {
 		_, _ = api.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
 	}
 	return left
+}
+
+// buildsNetworkExisted says whether runner.BuildsNetwork was on the engine
+// before the suite.
+var buildsNetworkExisted bool
+
+// buildsNetworkID is the id of the engine's runner.BuildsNetwork made by
+// sibling-run (its role label), or "".
+func buildsNetworkID(ctx context.Context) string {
+	list, _ := api.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", runner.LabelRole+"=builds"))})
+	for _, n := range list {
+		if n.Name == runner.BuildsNetwork {
+			return n.ID
+		}
+	}
+	return ""
 }
 
 // volumeNames is the engine's set of volume names, to check that named
