@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/extract"
 )
 
 // After the build the agent reads the working directory as its own user:
@@ -204,13 +206,13 @@ func (p *afterBuild) change(rel string, err error) bool {
 // relative to the working directory, with the given target leads outside the
 // working directory as the agent resolves it: relative to dir, or, for an
 // absolute target, from "/", where the working directory is at workdir. It
-// is linkStaysInside, the artifact copy's notion of outside: a target must
+// is extract.LinkStaysInside, the artifact copy's notion of outside: a target must
 // climb no higher than the working directory and then only descend. An
 // absolute target counts as inside only when it names a path under workdir
 // and pathHeld says that workdir still leads to the directory walked.
 func linkLeaves(dir, target, workdir string, pathHeld bool) bool {
 	if !strings.HasPrefix(target, "/") {
-		return !linkStaysInside(dir, target)
+		return !extract.LinkStaysInside(dir, target)
 	}
 	if !pathHeld {
 		return true
@@ -234,7 +236,7 @@ func linkLeaves(dir, target, workdir string, pathHeld bool) bool {
 	if relative == "" {
 		relative = "."
 	}
-	return !linkStaysInside(dir, relative)
+	return !extract.LinkStaysInside(dir, relative)
 }
 
 // components splits an absolute path into its names, leaving out what the

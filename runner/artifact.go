@@ -10,8 +10,9 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/extract"
 )
 
 // artifact is one --artifact: a path in the sibling's own filesystem and the
@@ -108,7 +109,7 @@ func within(dir, path string) (string, bool) {
 // ExitError with ExitArtifactsIncomplete naming those that were missed. It
 // copies nothing when workdir's path no longer leads to the directory held
 // in plan.root.
-func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, plan artifactPlan, log zerolog.Logger) error {
+func copyArtifacts(ctx context.Context, api Engine, id, workdir string, plan artifactPlan, log zerolog.Logger) error {
 	if len(plan.artifacts) == 0 {
 		return nil
 	}
@@ -135,7 +136,7 @@ func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, 
 	return nil
 }
 
-func copyArtifact(ctx context.Context, api *client.Client, id string, root *artifactRoot, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
+func copyArtifact(ctx context.Context, api Engine, id string, root *artifactRoot, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
 	stream, _, err := api.CopyFromContainer(ctx, id, a.Src)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -149,7 +150,7 @@ func copyArtifact(ctx context.Context, api *client.Client, id string, root *arti
 		return 0, fmt.Errorf("refusing the destination of artifact %s: %w", a.Src, err)
 	}
 	defer dest.Close()
-	written, err := extractTar(bufio.NewReaderSize(stream, copyBufferSize), dest, budget, log)
+	written, err := extract.Tar(bufio.NewReaderSize(stream, extract.BufferSize), dest, budget, log)
 	if err != nil {
 		return written, fmt.Errorf("artifact %s is incomplete: %w", a.Src, err)
 	}

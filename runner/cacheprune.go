@@ -10,7 +10,6 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -34,7 +33,7 @@ type CacheInfo struct {
 // least recently used first. withSizes asks the engine
 // for disk usage, which makes it measure every volume (and, before API 1.42,
 // images and containers too): slow on a full engine.
-func ListCaches(ctx context.Context, api *client.Client, labels []LabelFilter, withSizes bool) ([]CacheInfo, error) {
+func ListCaches(ctx context.Context, api Engine, labels []LabelFilter, withSizes bool) ([]CacheInfo, error) {
 	labels = append([]LabelFilter{{Key: LabelCache, Value: "true"}}, labels...)
 	scope := filters.NewArgs()
 	for _, l := range labels {
@@ -89,7 +88,7 @@ type PruneOptions struct {
 // PruneCaches removes the caches that opts select and returns them. A cache
 // in use by a container is kept (the engine refuses to remove it) and left out
 // of the result; with a size budget it still counts against the budget.
-func PruneCaches(ctx context.Context, api *client.Client, opts PruneOptions, log zerolog.Logger) ([]CacheInfo, error) {
+func PruneCaches(ctx context.Context, api Engine, opts PruneOptions, log zerolog.Logger) ([]CacheInfo, error) {
 	caches, err := ListCaches(ctx, api, opts.Labels, opts.MaxSize >= 0)
 	if err != nil {
 		return nil, err

@@ -7,13 +7,13 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
 // removeTimeout bounds removing a sibling, so that an engine that stopped
-// answering cannot keep sibling-run from exiting.
-const removeTimeout = 30 * time.Second
+// answering cannot keep sibling-run from exiting. A variable only so that
+// the unit tests can shorten it, like the bounds in bounded.go.
+var removeTimeout = 30 * time.Second
 
 // detached returns a context for cleanup: it outlives the caller's
 // cancellation (a SIGTERM must not stop the removal it triggers) but not the
@@ -25,7 +25,7 @@ func detached(ctx context.Context, timeout time.Duration) (context.Context, cont
 // stopSibling stops a running sibling in stages: it sends sig, gives the build
 // grace to exit, then kills it. exited is closed when the sibling has exited.
 // Each stage is one log line.
-func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall.Signal, grace time.Duration, exited <-chan struct{}, log zerolog.Logger) {
+func stopSibling(ctx context.Context, api Engine, id string, sig syscall.Signal, grace time.Duration, exited <-chan struct{}, log zerolog.Logger) {
 	log.Warn().Str("signal", signalName(sig)).Stringer("grace", grace).Msg("stopping the build")
 	if err := kill(ctx, api, id, sig); err != nil && !cerrdefs.IsNotFound(err) {
 		log.Debug().Err(err).Msg("signalling the sibling failed; killing it")
@@ -47,7 +47,7 @@ func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall
 }
 
 // kill sends sig to the sibling, waiting at most engineCallTimeout.
-func kill(ctx context.Context, api *client.Client, id string, sig syscall.Signal) error {
+func kill(ctx context.Context, api Engine, id string, sig syscall.Signal) error {
 	ctx, cancel := detached(ctx, engineCallTimeout)
 	defer cancel()
 	return api.ContainerKill(ctx, id, signalName(sig))
@@ -58,7 +58,7 @@ func kill(ctx context.Context, api *client.Client, id string, sig syscall.Signal
 // volume that another container still uses. When the engine went away during
 // the build, it gets one short try and a failure is only a warning: the run's
 // error already says that the sibling may be left and how to remove it.
-func removeSibling(ctx context.Context, api *client.Client, id string, engineLost bool, log zerolog.Logger) {
+func removeSibling(ctx context.Context, api Engine, id string, engineLost bool, log zerolog.Logger) {
 	timeout := removeTimeout
 	if engineLost {
 		timeout = engineTimeout

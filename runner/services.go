@@ -12,7 +12,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/rs/zerolog"
 )
@@ -55,7 +54,7 @@ func withServices(sp *spec, services []ServiceSpec) {
 
 // serviceSet is a build's network and the services started on it.
 type serviceSet struct {
-	api       *client.Client
+	api       Engine
 	network   string // the network's id; "" until it exists
 	name      string // the network's name, also the prefix of the containers' names
 	labels    map[string]string
@@ -78,7 +77,7 @@ type runningService struct {
 // then waits until every one is ready, at most cfg.ServiceTimeout. The
 // returned set is never nil: its remove must run on every path, since the
 // network and some services may exist even when startServices fails.
-func startServices(ctx context.Context, api *client.Client, cfg Config, sp spec) (*serviceSet, error) {
+func startServices(ctx context.Context, api Engine, cfg Config, sp spec) (*serviceSet, error) {
 	set := &serviceSet{
 		api:       api,
 		name:      string(sp.HostConfig.NetworkMode),

@@ -13,7 +13,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"golang.org/x/sys/unix"
 )
 
@@ -170,7 +169,7 @@ func withWorkdirCheck(config *container.Config, cfg Config, image *container.Con
 
 // imageConfig returns the image's own config, pulling it first as cfg.Pull
 // allows when the engine lacks it.
-func imageConfig(ctx context.Context, api *client.Client, cfg Config) (*container.Config, error) {
+func imageConfig(ctx context.Context, api Engine, cfg Config) (*container.Config, error) {
 	info, err := api.ImageInspect(ctx, cfg.Image)
 	if cerrdefs.IsNotFound(err) && cfg.Pull != PullNever {
 		if err := newPuller(api, cfg).pull(ctx, cfg.Image); err != nil {
@@ -192,7 +191,7 @@ func imageConfig(ctx context.Context, api *client.Client, cfg Config) (*containe
 
 // copyWorkdirCheck copies this very binary into the created sibling id as
 // workdirCheckPath, owned by root, streamed rather than held in memory.
-func copyWorkdirCheck(ctx context.Context, api *client.Client, id string) error {
+func copyWorkdirCheck(ctx context.Context, api Engine, id string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return toolFailure("finding sibling-run's own binary for the working directory's check: %w", err)
