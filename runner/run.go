@@ -36,7 +36,12 @@ type Result struct {
 //
 // A failure of sibling-run or the engine is returned as an error with an exit
 // code (ExitError: 125, or 126 and 127 when the command cannot be started).
-func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
+//
+// An engine that answers no ping for a while (see watchEngine) ends the run
+// with an *EngineSilentError, whatever it was waiting for.
+func Run(ctx context.Context, api *client.Client, cfg Config) (_ Result, err error) {
+	watch := watchEngine(api, cfg.EngineWatchInterval, cfg.Log)
+	defer func() { err = watch.end(err) }()
 	p, err := plan(ctx, api, cfg)
 	if err != nil {
 		return Result{}, err
@@ -254,19 +259,29 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		copyErr     error
 		outputEnded bool
 	)
-	// stop stops the build, and reports false when the engine did not
-	// report its exit even after the kill.
-	stop := func() bool {
-		interrupted = context.Cause(ctx)
-		restoreTerminal()
-		stopSibling(lifecycle, api, id, stopSignal(interrupted), cfg.StopTimeout, exit.done, log)
-		return closedWithin(exit.done, exitAfterKillTimeout)
+	// stop stops the build, unless it has ended already (see
+	// stopUnlessEnded), and fails when the engine did not answer a kill
+	// or did not report the exit even after the kill.
+	stop := func() error {
+		answered := stopUnlessEnded(context.Cause(ctx), exit.done, outputEnded, func(cause error) bool {
+			interrupted = cause
+			restoreTerminal()
+			return stopSibling(lifecycle, api, id, stopSignal(cause), cfg.StopTimeout, exit.done, log)
+		})
+		if !answered {
+			engineLost = true // the removal gets one short try
+			return engineSilent(api, "answer the kill that stops the build", engineCallTimeout)
+		}
+		if !closedWithin(exit.done, exitAfterKillTimeout) {
+			return engineSilent(api, "report the build's exit after it was killed", exitAfterKillTimeout)
+		}
+		return nil
 	}
 	select {
 	case <-exit.done:
 	case <-ctx.Done():
-		if !stop() {
-			return Result{}, engineSilent(api, "report the build's exit after it was killed", exitAfterKillTimeout)
+		if err := stop(); err != nil {
+			return Result{}, err
 		}
 	case copyErr = <-output:
 		// The engine ends the output when the build exits; the exit's
@@ -275,8 +290,8 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 		select {
 		case <-exit.done:
 		case <-ctx.Done():
-			if !stop() {
-				return Result{}, engineSilent(api, "report the build's exit after it was killed", exitAfterKillTimeout)
+			if err := stop(); err != nil {
+				return Result{}, err
 			}
 		case <-time.After(exitAfterOutputTimeout):
 			return Result{}, engineSilent(api, "report the build's exit after its output ended", exitAfterOutputTimeout)
@@ -313,6 +328,10 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	}
 	if cfg.Init {
 		code = initExecFailure(lifecycle, api, id, code, head.bytes(), log)
+	}
+	if err := endedFromOutside(lifecycle, api, id, code); err != nil {
+		engineLost = engineLost || isEngineStop(err)
+		return Result{}, err
 	}
 	if code == 128+int(syscall.SIGKILL) {
 		inspectCtx, cancel := detached(lifecycle, engineCallTimeout)
