@@ -225,7 +225,7 @@ func TestASiblingRemovedFromOutsideIsNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := waitExitCode(t, cmd, out)
-	if code != 125 || !strings.Contains(out.String(), "removed from outside") || strings.Contains(out.String(), "reap") || strings.Contains(out.String(), "build finished") {
+	if code != 125 || !strings.Contains(out.String(), "removed from outside") || strings.Contains(out.String(), "sibling-run reap") || strings.Contains(out.String(), "build finished") {
 		t.Errorf("exit %d; want 125, a line saying the sibling was removed from outside, no reap advice\n%s", code, out)
 	}
 }
