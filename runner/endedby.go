@@ -35,14 +35,13 @@ var errEngineStopped = errors.New("the engine stopped")
 // says so; nil means the build ended by itself, as far as the engine tells
 // (a docker kill or docker stop from outside cannot be told from the
 // build's own). Only builds killed by a signal pay for the two calls.
-func endedFromOutside(ctx context.Context, api interface {
-	inspector
-	freshDialer
-}, id string, code int) error {
+// An engine without a dialer of its own (a fake) is not asked whether it
+// stopped.
+func endedFromOutside(ctx context.Context, api inspector, id string, code int) error {
 	if code <= 128 {
 		return nil
 	}
-	if engineRefuses(ctx, api) {
+	if dialer, ok := api.(freshDialer); ok && engineRefuses(ctx, dialer) {
 		return &ExitError{Code: ExitToolFailure, Err: fmt.Errorf("%w: the Docker engine at %s stopped during the build (a restart or shutdown of the engine, not a stop of the task) and ended the build with it (exit code %d); the sibling may be left on it: once the engine is back, run sibling-run reap", errEngineStopped, api.DaemonHost(), code)}
 	}
 	if removedMeanwhile(ctx, api, id) {
