@@ -47,6 +47,7 @@ type afterBuild struct {
 	failedNames           []string
 	firstFailure          error
 	unwalked              int // directories not walked: unreadable, too deep, or out of time
+	partials              int // partial artifact files an earlier, killed run left
 }
 
 // neutraliseWorkdir walks the working directory held in root (whose path the
@@ -80,6 +81,9 @@ func neutraliseWorkdir(root *artifactRoot, keepEscapingLinks bool, log zerolog.L
 	}
 	log.Debug().Int("links", p.links).Int("special", p.special).Int("setid", p.setid).
 		Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("checked the working directory after the build")
+	if p.partials > 0 {
+		log.Info().Str("workdir", root.path).Int("files", p.partials).Msg("removed the partial artifact files that a killed run had left")
+	}
 	p.report(log)
 }
 
@@ -149,6 +153,13 @@ func (p *afterBuild) walk(root *os.Root, dir string, info fs.FileInfo, depth int
 		case mode&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0:
 			if p.change(rel, root.Remove(name)) {
 				p.special++
+			}
+		case mode.IsRegular() && strings.HasPrefix(name, extract.PartialPrefix):
+			// Left by a copy that a SIGKILL cut short (this run's own are
+			// renamed or removed by now), where an artifact pattern of the
+			// plan would pick it up.
+			if root.Remove(name) == nil {
+				p.partials++
 			}
 		case mode&(fs.ModeSetuid|fs.ModeSetgid) != 0:
 			if p.change(rel, root.Chmod(name, mode&(fs.ModePerm|fs.ModeSticky))) {

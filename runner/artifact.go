@@ -137,12 +137,15 @@ func copyArtifacts(ctx context.Context, api Engine, id, workdir string, plan art
 }
 
 func copyArtifact(ctx context.Context, api Engine, id string, root *artifactRoot, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
+	// Bounded by silence, not length: a large artifact takes its time.
+	ctx, idle := newIdleBound(ctx, engineCallTimeout)
+	defer idle.stop()
 	stream, _, err := api.CopyFromContainer(ctx, id, a.Src)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return 0, fmt.Errorf("artifact %s does not exist in the sibling", a.Src)
 		}
-		return 0, fmt.Errorf("copying artifact %s from the sibling: %w", a.Src, err)
+		return 0, fmt.Errorf("copying artifact %s from the sibling: %w", a.Src, idle.explain(api.DaemonHost(), "artifact "+a.Src, err))
 	}
 	defer stream.Close()
 	dest, err := root.openDest(a.Dest)
@@ -150,9 +153,9 @@ func copyArtifact(ctx context.Context, api Engine, id string, root *artifactRoot
 		return 0, fmt.Errorf("refusing the destination of artifact %s: %w", a.Src, err)
 	}
 	defer dest.Close()
-	written, err := extract.Tar(bufio.NewReaderSize(stream, extract.BufferSize), dest, budget, log)
+	written, err := extract.Tar(bufio.NewReaderSize(idle.reader(stream), extract.BufferSize), dest, budget, log)
 	if err != nil {
-		return written, fmt.Errorf("artifact %s is incomplete: %w", a.Src, err)
+		return written, fmt.Errorf("artifact %s is incomplete: %w", a.Src, idle.explain(api.DaemonHost(), "artifact "+a.Src, err))
 	}
 	return written, nil
 }

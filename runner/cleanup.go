@@ -24,10 +24,15 @@ func detached(ctx context.Context, timeout time.Duration) (context.Context, cont
 
 // stopSibling stops a running sibling in stages: it sends sig, gives the build
 // grace to exit, then kills it. exited is closed when the sibling has exited.
-// Each stage is one log line.
-func stopSibling(ctx context.Context, api Engine, id string, sig syscall.Signal, grace time.Duration, exited <-chan struct{}, log zerolog.Logger) {
+// Each stage is one log line. It reports false, at once, when the engine
+// did not answer a kill: waiting out the grace and a second kill on an
+// engine that is stuck would only triple the wait.
+func stopSibling(ctx context.Context, api Engine, id string, sig syscall.Signal, grace time.Duration, exited <-chan struct{}, log zerolog.Logger) bool {
 	log.Warn().Str("signal", signalName(sig)).Stringer("grace", grace).Msg("stopping the build")
 	if err := kill(ctx, api, id, sig); err != nil && !cerrdefs.IsNotFound(err) {
+		if killUnanswered(err) {
+			return false
+		}
 		log.Debug().Err(err).Msg("signalling the sibling failed; killing it")
 		grace = 0
 	}
@@ -35,15 +40,19 @@ func stopSibling(ctx context.Context, api Engine, id string, sig syscall.Signal,
 	defer timer.Stop()
 	select {
 	case <-exited:
-		return
+		return true
 	case <-timer.C:
 	}
 	log.Warn().Stringer("after", grace).Msg("the build is still running; killing it")
 	// A conflict says the build is not running any more: it exited as the
 	// grace ended, and only the report of its exit is late.
 	if err := kill(ctx, api, id, syscall.SIGKILL); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		if killUnanswered(err) {
+			return false
+		}
 		log.Error().Err(err).Msg("killing the sibling failed")
 	}
+	return true
 }
 
 // kill sends sig to the sibling, waiting at most engineCallTimeout.
@@ -69,7 +78,9 @@ func removeSibling(ctx context.Context, api Engine, id string, engineLost bool, 
 	switch {
 	case err == nil || cerrdefs.IsNotFound(err):
 		log.Debug().Msg("removed the sibling")
-	case engineLost:
+	case cerrdefs.IsConflict(err) && goneSoon(ctx, api, id):
+		log.Debug().Msg("the sibling was removed by someone else")
+	case engineLost || isEngineSilent(err):
 		log.Warn().Err(err).Msg("could not remove the sibling; it is left on the engine")
 	default:
 		log.Error().Err(err).Msg("removing the sibling failed; run `sibling-run reap` once the engine answers")

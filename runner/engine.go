@@ -33,10 +33,14 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
 	}
+	// Last, once the host has set the transport's dialer (see enginewatch.go).
+	conns := &engineConns{}
+	opts = append(opts, trackConnections(conns))
 	api, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, toolFailure("configuring the Docker client: %w; check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", err)
 	}
+	connsByClient.Store(api, conns)
 	if scheme, _, _ := strings.Cut(api.DaemonHost(), "://"); scheme != "unix" && scheme != "tcp" {
 		api.Close()
 		return nil, toolFailure("the Docker engine at %s: sibling-run speaks to an engine over unix:// or tcp:// only; for a remote engine over ssh, forward its socket (ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST) and set DOCKER_HOST=unix:///tmp/docker.sock", api.DaemonHost())

@@ -30,6 +30,8 @@ type Engine interface {
 	// HTTPClient is the client's transport to the engine, for the one
 	// call outside Docker's API (Podman's init, see initOnPodman).
 	HTTPClient() *http.Client
+	// Ping is the engine watch's sign of life (enginewatch.go).
+	Ping(ctx context.Context) (types.Ping, error)
 	ServerVersion(ctx context.Context) (types.Version, error)
 	Info(ctx context.Context) (system.Info, error)
 	DiskUsage(ctx context.Context, options types.DiskUsageOptions) (types.DiskUsage, error)

@@ -44,6 +44,7 @@ func createSibling(ctx, lifecycle context.Context, api Engine, cfg Config, sp sp
 		if err != nil {
 			return container.CreateResponse{}, err
 		}
+		cfg.Log.Debug().Str("name", sp.Name).Msg("creating the sibling")
 		created, err := createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
 			createCtx, cancel := detached(lifecycle, createTimeout)
 			defer cancel()
@@ -124,6 +125,8 @@ func createPulling(ctx, lifecycle context.Context, api Engine, cfg Config, img s
 // imageAbsent tells whether the engine lacks img. It runs only after a create
 // failed as "not found", which may also mean a missing network or container.
 func imageAbsent(ctx context.Context, api Engine, img string) bool {
+	ctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
 	_, err := api.ImageInspect(ctx, img)
 	return cerrdefs.IsNotFound(err)
 }

@@ -364,7 +364,7 @@ func TestLifecycleStalledCall(t *testing.T) {
 		{"ContainerAttach", &fakeengine.Build{}, false, "did not attach to the sibling within"},
 		{"ContainerWait", &fakeengine.Build{}, false, "did not answer the wait for the build's exit within"},
 		{"ContainerStart", &fakeengine.Build{}, false, "did not start the build within"},
-		{"ContainerKill", &fakeengine.Build{UntilSignalled: true}, true, "did not report the build's exit after it was killed within"},
+		{"ContainerKill", &fakeengine.Build{UntilSignalled: true}, true, "did not answer the kill that stops the build within"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.call, func(t *testing.T) {

@@ -36,7 +36,12 @@ type Result struct {
 //
 // A failure of sibling-run or the engine is returned as an error with an exit
 // code (ExitError: 125, or 126 and 127 when the command cannot be started).
-func Run(ctx context.Context, api Engine, cfg Config) (Result, error) {
+//
+// An engine that answers no ping for a while (see watchEngine) ends the run
+// with an *EngineSilentError, whatever it was waiting for.
+func Run(ctx context.Context, api Engine, cfg Config) (_ Result, err error) {
+	watch := watchEngine(api, cfg.EngineWatchInterval, cfg.Log)
+	defer func() { err = watch.end(err) }()
 	p, err := plan(ctx, api, cfg)
 	if err != nil {
 		return Result{}, err
@@ -324,19 +329,29 @@ type buildEnd struct {
 func (s *sibling) awaitEnd(ctx context.Context, exit *exitWatch, output <-chan error) (buildEnd, error) {
 	end := buildEnd{exit: exit}
 	outputEnded := false
-	// stop stops the build, and reports false when the engine did not
-	// report its exit even after the kill.
-	stop := func() bool {
-		end.interrupted = context.Cause(ctx)
-		s.restoreTerminal()
-		stopSibling(s.lifecycle, s.api, s.id, stopSignal(end.interrupted), s.cfg.StopTimeout, exit.done, s.log)
-		return closedWithin(exit.done, exitAfterKillTimeout)
+	// stop stops the build, unless it has ended already (see
+	// stopUnlessEnded), and fails when the engine did not answer a kill
+	// or did not report the exit even after the kill.
+	stop := func() error {
+		answered := stopUnlessEnded(context.Cause(ctx), exit.done, outputEnded, func(cause error) bool {
+			end.interrupted = cause
+			s.restoreTerminal()
+			return stopSibling(s.lifecycle, s.api, s.id, stopSignal(cause), s.cfg.StopTimeout, exit.done, s.log)
+		})
+		if !answered {
+			s.engineLost = true // the removal gets one short try
+			return engineSilent(s.api, "answer the kill that stops the build", engineCallTimeout)
+		}
+		if !closedWithin(exit.done, exitAfterKillTimeout) {
+			return engineSilent(s.api, "report the build's exit after it was killed", exitAfterKillTimeout)
+		}
+		return nil
 	}
 	select {
 	case <-exit.done:
 	case <-ctx.Done():
-		if !stop() {
-			return end, engineSilent(s.api, "report the build's exit after it was killed", exitAfterKillTimeout)
+		if err := stop(); err != nil {
+			return end, err
 		}
 	case end.copyErr = <-output:
 		// The engine ends the output when the build exits; the exit's
@@ -345,8 +360,8 @@ func (s *sibling) awaitEnd(ctx context.Context, exit *exitWatch, output <-chan e
 		select {
 		case <-exit.done:
 		case <-ctx.Done():
-			if !stop() {
-				return end, engineSilent(s.api, "report the build's exit after it was killed", exitAfterKillTimeout)
+			if err := stop(); err != nil {
+				return end, err
 			}
 		case <-time.After(exitAfterOutputTimeout):
 			return end, engineSilent(s.api, "report the build's exit after its output ended", exitAfterOutputTimeout)
@@ -383,9 +398,14 @@ func (s *sibling) exitCode(end buildEnd, head *outputHead) (int, error) {
 	if s.cfg.Init {
 		code = initExecFailure(s.lifecycle, s.api, s.id, code, head.bytes(), s.log)
 	}
+	inspected := inspectAfterExit(s.lifecycle, s.api, s.id, code)
+	if err := endedFromOutside(s.lifecycle, s.api, code, inspected); err != nil {
+		s.engineLost = s.engineLost || isEngineStop(err)
+		return 0, err
+	}
 	if code == 128+int(syscall.SIGKILL) {
 		inspectCtx, cancel := detached(s.lifecycle, engineCallTimeout)
-		reportOOM(inspectCtx, s.api, s.id, s.log)
+		reportOOM(inspectCtx, s.api, inspected, s.log)
 		cancel()
 	}
 	return code, nil
@@ -434,9 +454,9 @@ func watchExit(waitC <-chan container.WaitResponse, errC <-chan error) *exitWatc
 }
 
 // reportOOM tells whether a build that died of SIGKILL was killed for lack of
-// memory. Only such builds pay for the extra inspect.
-func reportOOM(ctx context.Context, api Engine, id string, log zerolog.Logger) {
-	info, err := api.ContainerInspect(ctx, id)
+// memory, from the inspect made after its exit (inspectAfterExit).
+func reportOOM(ctx context.Context, api Engine, inspected afterExit, log zerolog.Logger) {
+	info, err := inspected.info, inspected.err
 	if err != nil || info.State == nil {
 		return
 	}

@@ -170,7 +170,12 @@ func withWorkdirCheck(config *container.Config, cfg Config, image *container.Con
 // imageConfig returns the image's own config, pulling it first as cfg.Pull
 // allows when the engine lacks it.
 func imageConfig(ctx context.Context, api Engine, cfg Config) (*container.Config, error) {
-	info, err := api.ImageInspect(ctx, cfg.Image)
+	inspectCtx, cancel := boundedCall(ctx, engineCallTimeout)
+	info, err := api.ImageInspect(inspectCtx, cfg.Image)
+	cancel()
+	if err != nil && inspectCtx.Err() != nil {
+		return nil, orSilent(inspectCtx, api.DaemonHost(), "inspecting image "+cfg.Image, engineCallTimeout, err)
+	}
 	if cerrdefs.IsNotFound(err) && cfg.Pull != PullNever {
 		if err := newPuller(api, cfg).pull(ctx, cfg.Image); err != nil {
 			return nil, err

@@ -240,15 +240,16 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	return n, nil
 }
 
-// partialPrefix starts the temporary name of a file being written.
-const partialPrefix = ".sibling-run-partial-"
+// PartialPrefix starts the temporary name of a file being written; the
+// pass after the build removes what a killed run left of such files.
+const PartialPrefix = ".sibling-run-partial-"
 
 // createPartial creates a new file with a temporary name beside final; a
 // name in use, or final's own, is skipped.
 func (x *extraction) createPartial(final string) (string, *os.File, error) {
 	for {
 		x.partials++
-		name := path.Join(path.Dir(final), partialPrefix+strconv.Itoa(x.partials))
+		name := path.Join(path.Dir(final), PartialPrefix+strconv.Itoa(x.partials))
 		if name == final {
 			continue
 		}

@@ -402,12 +402,12 @@ func swapDirectories(dest, elsewhere string, stop <-chan struct{}) []string {
 
 // An entry that happens to carry a temporary name is copied like any other.
 func TestExtractKeepsAnEntryNamedLikeATemporaryFile(t *testing.T) {
-	data := archive(file(partialPrefix+"1", "the build's"), file("a", "A"), file(partialPrefix+"2", "also"))
+	data := archive(file(PartialPrefix+"1", "the build's"), file("a", "A"), file(PartialPrefix+"2", "also"))
 	dest, _, err := extractInto(t, t.TempDir(), data, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{partialPrefix + "1": "the build's", "a": "A", partialPrefix + "2": "also"} {
+	for name, want := range map[string]string{PartialPrefix + "1": "the build's", "a": "A", PartialPrefix + "2": "also"} {
 		if got, err := os.ReadFile(filepath.Join(dest, name)); err != nil || string(got) != want {
 			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
 		}

@@ -18,6 +18,18 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+// Ping answers with e.PingFunc, or as a live engine when that is not set:
+// every run pings its engine while it waits (runner's engine watch).
+func (e *Engine) Ping(ctx context.Context) (answer types.Ping, err error) {
+	if err := e.enter(ctx, "Ping"); err != nil {
+		return answer, err
+	}
+	if e.PingFunc == nil {
+		return types.Ping{APIVersion: e.ClientVersion()}, nil
+	}
+	return e.PingFunc(ctx)
+}
+
 // ServerVersion answers with e.ServerVersionFunc.
 func (e *Engine) ServerVersion(ctx context.Context) (answer types.Version, err error) {
 	if err := e.enter(ctx, "ServerVersion"); err != nil {

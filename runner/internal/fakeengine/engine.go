@@ -46,6 +46,7 @@ type Engine struct {
 	Host       string // DaemonHost's answer; Host when ""
 	APIVersion string // ClientVersion's answer; "1.41" when ""
 
+	PingFunc              func(ctx context.Context) (types.Ping, error)
 	ServerVersionFunc     func(ctx context.Context) (types.Version, error)
 	InfoFunc              func(ctx context.Context) (system.Info, error)
 	DiskUsageFunc         func(ctx context.Context, options types.DiskUsageOptions) (types.DiskUsage, error)
@@ -92,7 +93,7 @@ func New(t testing.TB) *Engine {
 // calls are the names of the calls the engine answers, which Fail, Stall,
 // Drop and Before take.
 var callNames = []string{
-	"ServerVersion", "Info", "DiskUsage", "Events",
+	"Ping", "ServerVersion", "Info", "DiskUsage", "Events",
 	"ContainerCreate", "ContainerAttach", "ContainerStart", "ContainerWait",
 	"ContainerKill", "ContainerResize", "ContainerInspect", "ContainerList",
 	"ContainerLogs", "ContainerRemove", "CopyFromContainer", "CopyToContainer",
