@@ -76,6 +76,16 @@ func planChecked(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	if err := checkNetwork(ctx, api, cfg.Network); err != nil {
 		return p, err
 	}
+	if len(cfg.Services) > 0 {
+		if err := checkRunsInContainers("--service's readiness check"); err != nil {
+			return p, err
+		}
+	}
+	if mounts.Check != nil {
+		if err := checkRunsInContainers("the check of a working directory below the job's (" + workdir + ")"); err != nil {
+			return p, err
+		}
+	}
 	withServices(&sp, cfg.Services)
 	sp.user, sp.artifacts, sp.caches, sp.check = user, artifacts, mounts.Caches, mounts.Check
 	if sp.caches.exclusive() {
