@@ -48,9 +48,9 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "sibling-run: %v\n", err)
 		return runner.ExitToolFailure
 	}
-	kctx, err := parser.Parse(withRunNamed(parser, args)) // --help prints and exits 0 here
+	kctx, err := parser.Parse(withRunNamed(parser, helpArgs(args))) // --help prints and exits 0 here
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sibling-run: %v; see sibling-run --help\n", err)
+		fmt.Fprintf(os.Stderr, "sibling-run: %s; see sibling-run --help\n", explainParseError(err.Error()))
 		return runner.ExitToolFailure
 	}
 	stdout, stderr := newOutputs(os.Stdout, os.Stderr)
