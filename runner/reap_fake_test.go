@@ -236,7 +236,7 @@ func TestListAndPruneCaches(t *testing.T) {
 		removed = append(removed, name)
 		return nil
 	}
-	caches, err := ListCaches(context.Background(), e, nil, true)
+	caches, err := ListCaches(context.Background(), e, nil, true, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,11 +262,44 @@ func TestListAndPruneCaches(t *testing.T) {
 		t.Errorf("a failed removal: %v", err)
 	}
 	e.Fail("DiskUsage", errors.New("boom"))
-	if _, err := ListCaches(context.Background(), e, nil, true); exitCodeOf(err) != ExitToolFailure {
+	if _, err := ListCaches(context.Background(), e, nil, true, zerolog.Nop()); exitCodeOf(err) != ExitToolFailure {
 		t.Errorf("a failed measurement: %v", err)
 	}
 	e.Fail("VolumeList", errors.New("boom"))
-	if _, err := ListCaches(context.Background(), e, nil, false); exitCodeOf(err) != ExitToolFailure {
+	if _, err := ListCaches(context.Background(), e, nil, false, zerolog.Nop()); exitCodeOf(err) != ExitToolFailure {
 		t.Errorf("a failed list: %v", err)
+	}
+}
+
+// The engine measures disk usage for one client at a time and refuses the
+// others; cache ls waits for it, saying so once, and gives up at its bound.
+func TestListCachesWaitsForABusyDiskUsage(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	defer func(wait, retry time.Duration) { diskUsageBusyWait, diskUsageRetry = wait, retry }(diskUsageBusyWait, diskUsageRetry)
+	diskUsageBusyWait, diskUsageRetry = 200*time.Millisecond, 10*time.Millisecond
+	e := fakeengine.New(t)
+	e.VolumeListFunc = func(context.Context, volume.ListOptions) (volume.ListResponse, error) {
+		return volume.ListResponse{Volumes: []*volume.Volume{{Name: "c", Labels: map[string]string{LabelCache: "true"}}}}, nil
+	}
+	busy := errors.New("Error response from daemon: a disk usage operation is already running")
+	refusals := 3
+	e.DiskUsageFunc = func(context.Context, types.DiskUsageOptions) (types.DiskUsage, error) {
+		if refusals > 0 {
+			refusals--
+			return types.DiskUsage{}, busy
+		}
+		return types.DiskUsage{Volumes: []*volume.Volume{{Name: "c", UsageData: &volume.UsageData{Size: 42}}}}, nil
+	}
+	var logged strings.Builder
+	caches, err := ListCaches(context.Background(), e, nil, true, zerolog.New(&logged))
+	if err != nil || len(caches) != 1 || caches[0].Size != 42 {
+		t.Fatalf("got %v, %v; want the cache measured once the engine was free", caches, err)
+	}
+	if n := strings.Count(logged.String(), "measuring disk usage for another client"); n != 1 {
+		t.Errorf("said %d times that it waits, want once:\n%s", n, logged.String())
+	}
+	refusals = 1 << 30
+	if _, err := ListCaches(context.Background(), e, nil, true, zerolog.Nop()); exitCodeOf(err) != ExitToolFailure || !strings.Contains(err.Error(), "still measuring disk usage for another client") {
+		t.Errorf("an engine busy for good: %v, want a tool failure that says so", err)
 	}
 }
