@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/extract"
 )
 
 // After the build the agent reads the working directory as its own user:
@@ -45,6 +47,7 @@ type afterBuild struct {
 	failedNames           []string
 	firstFailure          error
 	unwalked              int // directories not walked: unreadable, too deep, or out of time
+	partials              int // partial artifact files an earlier, killed run left
 }
 
 // neutraliseWorkdir walks the working directory held in root (whose path the
@@ -78,6 +81,9 @@ func neutraliseWorkdir(root *artifactRoot, keepEscapingLinks bool, log zerolog.L
 	}
 	log.Debug().Int("links", p.links).Int("special", p.special).Int("setid", p.setid).
 		Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("checked the working directory after the build")
+	if p.partials > 0 {
+		log.Info().Str("workdir", root.path).Int("files", p.partials).Msg("removed the partial artifact files that a killed run had left")
+	}
 	p.report(log)
 }
 
@@ -148,6 +154,13 @@ func (p *afterBuild) walk(root *os.Root, dir string, info fs.FileInfo, depth int
 			if p.change(rel, root.Remove(name)) {
 				p.special++
 			}
+		case mode.IsRegular() && strings.HasPrefix(name, extract.PartialPrefix):
+			// Left by a copy that a SIGKILL cut short (this run's own are
+			// renamed or removed by now), where an artifact pattern of the
+			// plan would pick it up.
+			if root.Remove(name) == nil {
+				p.partials++
+			}
 		case mode&(fs.ModeSetuid|fs.ModeSetgid) != 0:
 			if p.change(rel, root.Chmod(name, mode&(fs.ModePerm|fs.ModeSticky))) {
 				p.setid++
@@ -204,13 +217,13 @@ func (p *afterBuild) change(rel string, err error) bool {
 // relative to the working directory, with the given target leads outside the
 // working directory as the agent resolves it: relative to dir, or, for an
 // absolute target, from "/", where the working directory is at workdir. It
-// is linkStaysInside, the artifact copy's notion of outside: a target must
+// is extract.LinkStaysInside, the artifact copy's notion of outside: a target must
 // climb no higher than the working directory and then only descend. An
 // absolute target counts as inside only when it names a path under workdir
 // and pathHeld says that workdir still leads to the directory walked.
 func linkLeaves(dir, target, workdir string, pathHeld bool) bool {
 	if !strings.HasPrefix(target, "/") {
-		return !linkStaysInside(dir, target)
+		return !extract.LinkStaysInside(dir, target)
 	}
 	if !pathHeld {
 		return true
@@ -234,7 +247,7 @@ func linkLeaves(dir, target, workdir string, pathHeld bool) bool {
 	if relative == "" {
 		relative = "."
 	}
-	return !linkStaysInside(dir, relative)
+	return !extract.LinkStaysInside(dir, relative)
 }
 
 // components splits an absolute path into its names, leaving out what the

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/extract"
 )
 
 // artifact is one --artifact: a path in the sibling's own filesystem and the
@@ -108,7 +109,7 @@ func within(dir, path string) (string, bool) {
 // ExitError with ExitArtifactsIncomplete naming those that were missed. It
 // copies nothing when workdir's path no longer leads to the directory held
 // in plan.root.
-func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, plan artifactPlan, log zerolog.Logger) error {
+func copyArtifacts(ctx context.Context, api Engine, id, workdir string, plan artifactPlan, log zerolog.Logger) error {
 	if len(plan.artifacts) == 0 {
 		return nil
 	}
@@ -135,13 +136,16 @@ func copyArtifacts(ctx context.Context, api *client.Client, id, workdir string, 
 	return nil
 }
 
-func copyArtifact(ctx context.Context, api *client.Client, id string, root *artifactRoot, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
+func copyArtifact(ctx context.Context, api Engine, id string, root *artifactRoot, a artifact, budget *int64, log zerolog.Logger) (int64, error) {
+	// Bounded by silence, not length: a large artifact takes its time.
+	ctx, idle := newIdleBound(ctx, engineCallTimeout)
+	defer idle.stop()
 	stream, _, err := api.CopyFromContainer(ctx, id, a.Src)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return 0, fmt.Errorf("artifact %s does not exist in the sibling", a.Src)
 		}
-		return 0, fmt.Errorf("copying artifact %s from the sibling: %w", a.Src, err)
+		return 0, fmt.Errorf("copying artifact %s from the sibling: %w", a.Src, idle.explain(api.DaemonHost(), "artifact "+a.Src, err))
 	}
 	defer stream.Close()
 	dest, err := root.openDest(a.Dest)
@@ -149,9 +153,9 @@ func copyArtifact(ctx context.Context, api *client.Client, id string, root *arti
 		return 0, fmt.Errorf("refusing the destination of artifact %s: %w", a.Src, err)
 	}
 	defer dest.Close()
-	written, err := extractTar(bufio.NewReaderSize(stream, copyBufferSize), dest, budget, log)
+	written, err := extract.Tar(bufio.NewReaderSize(idle.reader(stream), extract.BufferSize), dest, budget, log)
 	if err != nil {
-		return written, fmt.Errorf("artifact %s is incomplete: %w", a.Src, err)
+		return written, fmt.Errorf("artifact %s is incomplete: %w", a.Src, idle.explain(api.DaemonHost(), "artifact "+a.Src, err))
 	}
 	return written, nil
 }

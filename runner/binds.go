@@ -6,7 +6,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/client"
 )
 
 // Podman 4.3's compat API turns each of HostConfig.Mounts into its own
@@ -21,7 +20,7 @@ import (
 
 // hostConfigFor returns host as the engine at api takes it. Only a spec
 // with a comma in a mount's path asks the engine which one it is.
-func hostConfigFor(ctx context.Context, api *client.Client, host *container.HostConfig) *container.HostConfig {
+func hostConfigFor(ctx context.Context, api Engine, host *container.HostConfig) *container.HostConfig {
 	if binds := withCommaBinds(host); binds != host && isPodman(ctx, api) {
 		return binds
 	}

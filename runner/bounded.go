@@ -2,8 +2,6 @@ package runner
 
 import (
 	"time"
-
-	"github.com/docker/docker/client"
 )
 
 // Bounds on the waits of a run after the build has ended or was stopped,
@@ -11,7 +9,10 @@ import (
 // good (Podman has been seen not to report an exit when its cleanup failed).
 // Each is far above what a healthy engine needs, even a loaded one, and far
 // below what a Bamboo admin would wait before calling a task hung.
-const (
+//
+// They are variables only so that the unit tests can shorten them (see
+// shortBounds in lifecycle_test.go); nothing else assigns them.
+var (
 	// engineCallTimeout bounds one engine call that answers at once when
 	// the engine is healthy: attach, kill, inspect, resize, a small copy.
 	engineCallTimeout = 30 * time.Second
@@ -73,6 +74,6 @@ func callWithin[T any](limit time.Duration, call func() (T, error)) (v T, err er
 }
 
 // engineSilent is the failure of a run whose engine did not answer in time.
-func engineSilent(api *client.Client, what string, limit time.Duration) error {
+func engineSilent(api Engine, what string, limit time.Duration) error {
 	return toolFailure("the Docker engine at %s did not %s within %s; it may be overloaded or stuck, and the sibling may be left on it: run sibling-run reap once the engine answers", api.DaemonHost(), what, limit)
 }

@@ -15,7 +15,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
 )
 
 // A cache is a named volume that keeps one path of a job's sibling between
@@ -129,7 +128,7 @@ func (p cachePlan) volumes(slot int) []volume.CreateOptions {
 // or none (made by someone else to be mounted into builds), is refused
 // rather than adopted; Docker and Podman both answer the create of an
 // existing volume with that volume, unchanged.
-func (p cachePlan) ensureVolumes(ctx context.Context, api *client.Client, slot int) (made []string, err error) {
+func (p cachePlan) ensureVolumes(ctx context.Context, api Engine, slot int) (made []string, err error) {
 	for _, want := range p.volumes(slot) {
 		got, err := api.VolumeInspect(ctx, want.Name)
 		if cerrdefs.IsNotFound(err) {
@@ -153,7 +152,7 @@ func (p cachePlan) ensureVolumes(ctx context.Context, api *client.Client, slot i
 // removeMade removes the cache volumes a run made for a sibling it then
 // failed to create, so that a refused run leaves nothing; one that another
 // build mounts by now is kept (the engine refuses to remove it).
-func removeMade(ctx context.Context, api *client.Client, made []string) {
+func removeMade(ctx context.Context, api Engine, made []string) {
 	for _, name := range made {
 		if err := api.VolumeRemove(ctx, name, false); err == nil || cerrdefs.IsNotFound(err) {
 			forgetCache(name)

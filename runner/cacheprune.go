@@ -4,13 +4,13 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -34,7 +34,7 @@ type CacheInfo struct {
 // least recently used first. withSizes asks the engine
 // for disk usage, which makes it measure every volume (and, before API 1.42,
 // images and containers too): slow on a full engine.
-func ListCaches(ctx context.Context, api *client.Client, labels []LabelFilter, withSizes bool) ([]CacheInfo, error) {
+func ListCaches(ctx context.Context, api Engine, labels []LabelFilter, withSizes bool, log zerolog.Logger) ([]CacheInfo, error) {
 	labels = append([]LabelFilter{{Key: LabelCache, Value: "true"}}, labels...)
 	scope := filters.NewArgs()
 	for _, l := range labels {
@@ -46,9 +46,9 @@ func ListCaches(ctx context.Context, api *client.Client, labels []LabelFilter, w
 	}
 	usage := map[string]*volume.UsageData{}
 	if withSizes && len(list.Volumes) > 0 {
-		du, err := api.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.VolumeObject}})
+		du, err := measureVolumes(ctx, api, log)
 		if err != nil {
-			return nil, toolFailure("measuring caches: %w", err)
+			return nil, err
 		}
 		for _, v := range du.Volumes {
 			usage[v.Name] = v.UsageData
@@ -89,8 +89,8 @@ type PruneOptions struct {
 // PruneCaches removes the caches that opts select and returns them. A cache
 // in use by a container is kept (the engine refuses to remove it) and left out
 // of the result; with a size budget it still counts against the budget.
-func PruneCaches(ctx context.Context, api *client.Client, opts PruneOptions, log zerolog.Logger) ([]CacheInfo, error) {
-	caches, err := ListCaches(ctx, api, opts.Labels, opts.MaxSize >= 0)
+func PruneCaches(ctx context.Context, api Engine, opts PruneOptions, log zerolog.Logger) ([]CacheInfo, error) {
+	caches, err := ListCaches(ctx, api, opts.Labels, opts.MaxSize >= 0, log)
 	if err != nil {
 		return nil, err
 	}
@@ -132,4 +132,42 @@ func choosePrune(caches []CacheInfo, opts PruneOptions, now time.Time) []CacheIn
 		total -= max(c.Size, 0)
 	}
 	return chosen
+}
+
+// diskUsageBusyWait bounds the wait for the engine's disk usage while
+// another client has it measured: the engine measures for one client at a
+// time and refuses the others ("a disk usage operation is already
+// running"), and on a full engine a measurement takes minutes.
+var diskUsageBusyWait = 2 * time.Minute
+
+// diskUsageRetry is how often a refused measurement is asked for again.
+var diskUsageRetry = time.Second
+
+// measureVolumes asks the engine for its volumes' disk usage, waiting (up
+// to diskUsageBusyWait, with one line that says so) while another client's
+// measurement keeps the engine busy.
+func measureVolumes(ctx context.Context, api Engine, log zerolog.Logger) (types.DiskUsage, error) {
+	deadline := time.Now().Add(diskUsageBusyWait)
+	said := false
+	for {
+		du, err := api.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.VolumeObject}})
+		if err == nil || !strings.Contains(err.Error(), "disk usage operation is already running") {
+			if err != nil {
+				return du, toolFailure("measuring caches: %w", err)
+			}
+			return du, nil
+		}
+		if time.Now().After(deadline) {
+			return du, toolFailure("measuring caches: the engine at %s was still measuring disk usage for another client after %s; try again later", api.DaemonHost(), diskUsageBusyWait)
+		}
+		if !said {
+			log.Info().Stringer("up_to", diskUsageBusyWait).Msg("the engine is measuring disk usage for another client (docker system df, another cache ls); waiting for it to finish")
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return du, context.Cause(ctx)
+		case <-time.After(diskUsageRetry):
+		}
+	}
 }

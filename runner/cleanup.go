@@ -7,13 +7,13 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
 // removeTimeout bounds removing a sibling, so that an engine that stopped
-// answering cannot keep sibling-run from exiting.
-const removeTimeout = 30 * time.Second
+// answering cannot keep sibling-run from exiting. A variable only so that
+// the unit tests can shorten it, like the bounds in bounded.go.
+var removeTimeout = 30 * time.Second
 
 // detached returns a context for cleanup: it outlives the caller's
 // cancellation (a SIGTERM must not stop the removal it triggers) but not the
@@ -24,10 +24,15 @@ func detached(ctx context.Context, timeout time.Duration) (context.Context, cont
 
 // stopSibling stops a running sibling in stages: it sends sig, gives the build
 // grace to exit, then kills it. exited is closed when the sibling has exited.
-// Each stage is one log line.
-func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall.Signal, grace time.Duration, exited <-chan struct{}, log zerolog.Logger) {
+// Each stage is one log line. It reports false, at once, when the engine
+// did not answer a kill: waiting out the grace and a second kill on an
+// engine that is stuck would only triple the wait.
+func stopSibling(ctx context.Context, api Engine, id string, sig syscall.Signal, grace time.Duration, exited <-chan struct{}, log zerolog.Logger) bool {
 	log.Warn().Str("signal", signalName(sig)).Stringer("grace", grace).Msg("stopping the build")
 	if err := kill(ctx, api, id, sig); err != nil && !cerrdefs.IsNotFound(err) {
+		if killUnanswered(err) {
+			return false
+		}
 		log.Debug().Err(err).Msg("signalling the sibling failed; killing it")
 		grace = 0
 	}
@@ -35,19 +40,23 @@ func stopSibling(ctx context.Context, api *client.Client, id string, sig syscall
 	defer timer.Stop()
 	select {
 	case <-exited:
-		return
+		return true
 	case <-timer.C:
 	}
 	log.Warn().Stringer("after", grace).Msg("the build is still running; killing it")
 	// A conflict says the build is not running any more: it exited as the
 	// grace ended, and only the report of its exit is late.
 	if err := kill(ctx, api, id, syscall.SIGKILL); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		if killUnanswered(err) {
+			return false
+		}
 		log.Error().Err(err).Msg("killing the sibling failed")
 	}
+	return true
 }
 
 // kill sends sig to the sibling, waiting at most engineCallTimeout.
-func kill(ctx context.Context, api *client.Client, id string, sig syscall.Signal) error {
+func kill(ctx context.Context, api Engine, id string, sig syscall.Signal) error {
 	ctx, cancel := detached(ctx, engineCallTimeout)
 	defer cancel()
 	return api.ContainerKill(ctx, id, signalName(sig))
@@ -58,7 +67,7 @@ func kill(ctx context.Context, api *client.Client, id string, sig syscall.Signal
 // volume that another container still uses. When the engine went away during
 // the build, it gets one short try and a failure is only a warning: the run's
 // error already says that the sibling may be left and how to remove it.
-func removeSibling(ctx context.Context, api *client.Client, id string, engineLost bool, log zerolog.Logger) {
+func removeSibling(ctx context.Context, api Engine, id string, engineLost bool, log zerolog.Logger) {
 	timeout := removeTimeout
 	if engineLost {
 		timeout = engineTimeout
@@ -69,7 +78,9 @@ func removeSibling(ctx context.Context, api *client.Client, id string, engineLos
 	switch {
 	case err == nil || cerrdefs.IsNotFound(err):
 		log.Debug().Msg("removed the sibling")
-	case engineLost:
+	case cerrdefs.IsConflict(err) && goneSoon(ctx, api, id):
+		log.Debug().Msg("the sibling was removed by someone else")
+	case engineLost || isEngineSilent(err):
 		log.Warn().Err(err).Msg("could not remove the sibling; it is left on the engine")
 	default:
 		log.Error().Err(err).Msg("removing the sibling failed; run `sibling-run reap` once the engine answers")

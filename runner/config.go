@@ -91,6 +91,10 @@ type Config struct {
 	// all the same.
 	KeepEscapingLinks bool
 
+	// EngineWatchInterval is how often the run pings its engine (see
+	// watchEngine); 0 for engineWatchInterval. Tests shorten it.
+	EngineWatchInterval time.Duration
+
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer

@@ -20,7 +20,9 @@ import (
 
 // engineTimeout bounds the first contact with the engine, so that an
 // unreachable DOCKER_HOST is reported within seconds instead of hanging.
-const engineTimeout = 5 * time.Second
+// A variable only so that the unit tests can shorten it, like the bounds in
+// bounded.go.
+var engineTimeout = 5 * time.Second
 
 // Connect returns a client for the engine at host, or at DOCKER_HOST (with
 // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) when host is "". It pings the engine
@@ -31,10 +33,14 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
 	}
+	// Last, once the host has set the transport's dialer (see enginewatch.go).
+	conns := &engineConns{}
+	opts = append(opts, trackConnections(conns))
 	api, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, toolFailure("configuring the Docker client: %w; check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", err)
 	}
+	connsByClient.Store(api, conns)
 	if scheme, _, _ := strings.Cut(api.DaemonHost(), "://"); scheme != "unix" && scheme != "tcp" {
 		api.Close()
 		return nil, toolFailure("the Docker engine at %s: sibling-run speaks to an engine over unix:// or tcp:// only; for a remote engine over ssh, forward its socket (ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST) and set DOCKER_HOST=unix:///tmp/docker.sock", api.DaemonHost())
@@ -84,7 +90,7 @@ func socketPermission(host string) string {
 
 // lostEngine reports that the engine went away while the run was doing
 // something after the sibling was created: the sibling may be left on it.
-func lostEngine(api *client.Client, doing string, err error) error {
+func lostEngine(api Engine, doing string, err error) error {
 	var request *url.Error
 	if errors.As(err, &request) {
 		err = request.Err // its URL repeats the engine's address, escaped
@@ -94,7 +100,7 @@ func lostEngine(api *client.Client, doing string, err error) error {
 
 // isPodman reports whether the engine is Podman's Docker-compatible service,
 // which names itself in /version's components ("Podman Engine").
-func isPodman(ctx context.Context, api *client.Client) bool {
+func isPodman(ctx context.Context, api Engine) bool {
 	v, err := api.ServerVersion(ctx)
 	if err != nil {
 		return false
@@ -111,7 +117,7 @@ func isPodman(ctx context.Context, api *client.Client) bool {
 // libpod API's init: the OCI runtime's create, without starting the
 // command) and returns the engine's reason when that fails; nil when it
 // succeeded or the engine has no such call (Docker answers 404).
-func initOnPodman(ctx context.Context, api *client.Client, id string) error {
+func initOnPodman(ctx context.Context, api Engine, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
 	defer cancel()
 	// The SDK's transport dials the engine's socket whatever the URL's host

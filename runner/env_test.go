@@ -392,3 +392,12 @@ func TestHideSecretValuesMasksTheEnginesWords(t *testing.T) {
 		t.Error("an error without secrets should come back as it was")
 	}
 }
+
+func readFixture(t testing.TB, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

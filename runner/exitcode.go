@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/docker/docker/client"
 	"github.com/docker/go-units"
 	"github.com/rs/zerolog"
 )
@@ -62,7 +61,7 @@ func initExecFailureCode(code int, output []byte) (int, string) {
 // ("exec CMD failed: ..."), catatonit does not, so its arguments are read
 // from the container (Podman: Path is its init, Args "--" and the command).
 // Only a failed start pays for that inspect.
-func initExecFailure(ctx context.Context, api *client.Client, id string, code int, output []byte, log zerolog.Logger) int {
+func initExecFailure(ctx context.Context, api Engine, id string, code int, output []byte, log zerolog.Logger) int {
 	code, reason := initExecFailureCode(code, output)
 	if reason == "" {
 		return code

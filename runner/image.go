@@ -9,7 +9,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/client"
 )
 
 // createSibling creates the sibling from sp, pulling its image first as
@@ -28,7 +27,7 @@ import (
 // on them: when the engine refuses the name, a build of the same job runs
 // now with slot 1's caches, and the sibling is created again with the next
 // slot's.
-func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Config, sp spec) (_ container.CreateResponse, err error) {
+func createSibling(ctx, lifecycle context.Context, api Engine, cfg Config, sp spec) (_ container.CreateResponse, err error) {
 	var made []string // cache volumes this run created
 	defer func() {
 		if err != nil && len(made) > 0 {
@@ -45,6 +44,7 @@ func createSibling(ctx, lifecycle context.Context, api *client.Client, cfg Confi
 		if err != nil {
 			return container.CreateResponse{}, err
 		}
+		cfg.Log.Debug().Str("name", sp.Name).Msg("creating the sibling")
 		created, err := createPulling(ctx, lifecycle, api, cfg, cfg.Image, func() (container.CreateResponse, error) {
 			createCtx, cancel := detached(lifecycle, createTimeout)
 			defer cancel()
@@ -92,7 +92,7 @@ func withCacheSlot(sp spec, slot int) spec {
 // createPulling runs create, a container create from img, pulling img as
 // cfg.Pull says; the sibling and its services share it, so a service image
 // is pulled just like the build's.
-func createPulling(ctx, lifecycle context.Context, api *client.Client, cfg Config, img string, create func() (container.CreateResponse, error)) (container.CreateResponse, error) {
+func createPulling(ctx, lifecycle context.Context, api Engine, cfg Config, img string, create func() (container.CreateResponse, error)) (container.CreateResponse, error) {
 	if cfg.Pull == PullAlways {
 		if err := newPuller(api, cfg).pull(ctx, img); err != nil {
 			return container.CreateResponse{}, err
@@ -124,7 +124,9 @@ func createPulling(ctx, lifecycle context.Context, api *client.Client, cfg Confi
 
 // imageAbsent tells whether the engine lacks img. It runs only after a create
 // failed as "not found", which may also mean a missing network or container.
-func imageAbsent(ctx context.Context, api *client.Client, img string) bool {
+func imageAbsent(ctx context.Context, api Engine, img string) bool {
+	ctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
 	_, err := api.ImageInspect(ctx, img)
 	return cerrdefs.IsNotFound(err)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/versions"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -44,7 +43,7 @@ const subpathAPI = "1.45"
 // inspect per container named (this one's in automatic mode), and with
 // cfg.Docker inside a container also this one's. The --cache volumes (slot 1,
 // see cachePlan) and the -v mounts (an inspect per named volume) follow.
-func planMounts(ctx context.Context, api *client.Client, cfg Config, workdir string, self selfDetection) (mountPlan, error) {
+func planMounts(ctx context.Context, api Engine, cfg Config, workdir string, self selfDetection) (mountPlan, error) {
 	plan := mountPlan{Workdir: workdir}
 	given, err := filepath.Abs(cfg.Workdir)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -33,7 +32,7 @@ func withRole(labels map[string]string, role string) map[string]string {
 // createBuildNetwork creates a user-defined bridge network named name for a
 // build and its services: only there does the engine's DNS resolve the
 // services' aliases. It carries the sibling's labels, so reap finds it.
-func createBuildNetwork(ctx context.Context, api *client.Client, name string, labels map[string]string) (string, error) {
+func createBuildNetwork(ctx context.Context, api Engine, name string, labels map[string]string) (string, error) {
 	created, err := api.NetworkCreate(ctx, name, network.CreateOptions{
 		Driver: "bridge",
 		Labels: withRole(labels, "network"),
@@ -46,7 +45,7 @@ func createBuildNetwork(ctx context.Context, api *client.Client, name string, la
 
 // removeBuildNetwork removes a build's network, once everything on it has
 // been removed, on a context that a signal does not cancel.
-func removeBuildNetwork(ctx context.Context, api *client.Client, id string, log zerolog.Logger) {
+func removeBuildNetwork(ctx context.Context, api Engine, id string, log zerolog.Logger) {
 	ctx, cancel := detached(ctx, removeTimeout)
 	defer cancel()
 	if err := api.NetworkRemove(ctx, id); err != nil && !cerrdefs.IsNotFound(err) {
@@ -60,7 +59,7 @@ func removeBuildNetwork(ctx context.Context, api *client.Client, id string, log 
 // does for containers, and must run after them: the engine refuses to remove
 // a network that a container is still attached to. Such a network is kept for
 // a later reap.
-func reapNetworks(ctx context.Context, api *client.Client, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+func reapNetworks(ctx context.Context, api Engine, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
 	networks, err := api.NetworkList(ctx, network.ListOptions{Filters: scope.filters()})
 	if err != nil {
 		return nil, toolFailure("listing build networks: %w", err)
@@ -106,7 +105,7 @@ var isolatedNetworkOptions = map[string]string{"com.docker.network.bridge.enable
 // missing network and fails only at its start. It costs one inspect; where
 // the name is ambiguous (two runs made it at once; Docker 20.10 checks
 // names racily) the sibling joins the network by id.
-func useBuildsNetwork(ctx context.Context, api *client.Client, sp *spec, log zerolog.Logger) error {
+func useBuildsNetwork(ctx context.Context, api Engine, sp *spec, log zerolog.Logger) error {
 	if string(sp.HostConfig.NetworkMode) != BuildsNetwork {
 		return nil
 	}
@@ -128,7 +127,7 @@ func useBuildsNetwork(ctx context.Context, api *client.Client, sp *spec, log zer
 // ensureBuildsNetwork returns the id of BuildsNetwork, creating it when the
 // engine has none. Of several with that name the one with the lowest id is
 // taken, by every run alike, and one this run made besides it is removed.
-func ensureBuildsNetwork(ctx context.Context, api *client.Client, log zerolog.Logger) (string, error) {
+func ensureBuildsNetwork(ctx context.Context, api Engine, log zerolog.Logger) (string, error) {
 	created := ""
 	for attempt := 0; ; attempt++ {
 		list, err := api.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", BuildsNetwork), filters.Arg("label", LabelRole+"=builds"))})
@@ -172,7 +171,7 @@ func ensureBuildsNetwork(ctx context.Context, api *client.Client, log zerolog.Lo
 // checkNetwork makes sure that the network --network names exists, or the
 // container of a container:NAME network, so that a typo is refused before
 // anything is created. It costs one inspect, and none without --network.
-func checkNetwork(ctx context.Context, api *client.Client, mode string) error {
+func checkNetwork(ctx context.Context, api Engine, mode string) error {
 	// The engine's own modes need no check; Podman has no network named
 	// none or host to inspect (Docker has).
 	switch mode {

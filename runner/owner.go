@@ -9,7 +9,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/client"
 )
 
 // Labels that sibling-run puts on every container it creates. Reaping finds
@@ -126,7 +125,7 @@ func bootID() string {
 // every reaper follows: reap, the orphan clearing of each run, and reap
 // --watch. When in doubt it says no: removing a live build is worse than
 // keeping an orphan for a while.
-func ownerGone(ctx context.Context, api *client.Client, me, o owner, created int64) bool {
+func ownerGone(ctx context.Context, api Engine, me, o owner, created int64) bool {
 	containerID, inContainer := strings.CutPrefix(o.ID, "container:")
 	switch {
 	case o.ID == "":
@@ -150,7 +149,7 @@ func ownerGone(ctx context.Context, api *client.Client, me, o owner, created int
 // started again later than the second created (a restart policy, or docker
 // restart): every process that ran in it before is gone. An engine error
 // counts as not gone.
-func containerGone(ctx context.Context, api *client.Client, id string, created int64) bool {
+func containerGone(ctx context.Context, api Engine, id string, created int64) bool {
 	info, err := api.ContainerInspect(ctx, id)
 	if cerrdefs.IsNotFound(err) {
 		return true

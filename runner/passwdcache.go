@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -32,7 +31,7 @@ var imageIDPattern = regexp.MustCompile(`^sha256:([0-9a-f]{64})$`)
 
 // siblingPasswd returns the created sibling id's /etc/passwd and its mode,
 // from the cache when the image's is known and no mount hides it.
-func siblingPasswd(ctx context.Context, api *client.Client, id string, log zerolog.Logger) ([]byte, int64, error) {
+func siblingPasswd(ctx context.Context, api Engine, id string, log zerolog.Logger) ([]byte, int64, error) {
 	file := ""
 	if info, err := api.ContainerInspect(ctx, id); err != nil {
 		log.Debug().Err(err).Msg("inspecting the sibling for its image id; reading /etc/passwd from it")

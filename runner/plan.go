@@ -3,8 +3,12 @@ package runner
 import (
 	"context"
 
-	"github.com/docker/docker/client"
+	"sibling-run/runner/internal/selfdetect"
 )
+
+// selfDetection is the container sibling-run runs in (the working
+// directory's mounts are found through it).
+type selfDetection = selfdetect.Detection
 
 // runPlan is everything Run needs after its checks: what to create, and
 // what to hide and clear on the way.
@@ -20,7 +24,7 @@ type runPlan struct {
 // spec, without creating anything. The checks run in a fixed order, so that
 // of several mistakes the same one is reported each time; each error names
 // what to change, and plan returns it as a tool failure.
-func plan(ctx context.Context, api *client.Client, cfg Config) (runPlan, error) {
+func plan(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	p, err := planChecked(ctx, api, cfg)
 	if err != nil {
 		return p, toolFailure("%w", err)
@@ -28,7 +32,7 @@ func plan(ctx context.Context, api *client.Client, cfg Config) (runPlan, error) 
 	return p, nil
 }
 
-func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, error) {
+func planChecked(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	var p runPlan
 	if err := checkImageName(cfg.Image); err != nil {
 		return p, err
@@ -50,7 +54,7 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 	if err != nil {
 		return p, err
 	}
-	self := detectSelf()
+	self := selfdetect.Detect()
 	cfg.Log.Debug().Str("container", self.ID).Str("found_in", self.How).Msg("where sibling-run runs")
 	mounts, err := planMounts(ctx, api, cfg, workdir, self)
 	if err != nil {
@@ -71,6 +75,16 @@ func planChecked(ctx context.Context, api *client.Client, cfg Config) (runPlan, 
 	}
 	if err := checkNetwork(ctx, api, cfg.Network); err != nil {
 		return p, err
+	}
+	if len(cfg.Services) > 0 {
+		if err := checkRunsInContainers("--service's readiness check"); err != nil {
+			return p, err
+		}
+	}
+	if mounts.Check != nil {
+		if err := checkRunsInContainers("the check of a working directory below the job's (" + workdir + ")"); err != nil {
+			return p, err
+		}
 	}
 	withServices(&sp, cfg.Services)
 	sp.user, sp.artifacts, sp.caches, sp.check = user, artifacts, mounts.Caches, mounts.Check

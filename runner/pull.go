@@ -12,7 +12,6 @@ import (
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -75,7 +74,7 @@ func (t pullTarget) loginHint() string {
 
 // puller pulls images for one run.
 type puller struct {
-	api     *client.Client
+	api     Engine
 	environ []string
 	retries int
 	log     zerolog.Logger
@@ -84,7 +83,7 @@ type puller struct {
 	terminal fileWriter
 }
 
-func newPuller(api *client.Client, cfg Config) *puller {
+func newPuller(api Engine, cfg Config) *puller {
 	p := &puller{api: api, environ: cfg.Environ, retries: cfg.PullRetries, log: cfg.Log}
 	if f, ok := asTerminal(cfg.Stderr); ok {
 		p.terminal = f

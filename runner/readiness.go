@@ -201,7 +201,8 @@ func (s *serviceSet) waitTCP(ctx context.Context, rs *runningService, port int) 
 	target := net.JoinHostPort(rs.Alias, strconv.Itoa(port))
 
 	lifecycle := context.WithoutCancel(ctx)
-	created, err := s.api.ContainerCreate(lifecycle,
+	createCtx, cancelCreate := boundedCall(ctx, createTimeout)
+	created, err := s.api.ContainerCreate(createCtx,
 		&container.Config{
 			Image:       rs.Image,
 			Entrypoint:  []string{waiterPath},
@@ -211,7 +212,11 @@ func (s *serviceSet) waitTCP(ctx context.Context, rs *runningService, port int) 
 		},
 		&container.HostConfig{NetworkMode: container.NetworkMode(s.name)},
 		nil, nil, s.name+"-"+rs.Alias+"-wait")
+	cancelCreate()
 	if err != nil {
+		if createCtx.Err() != nil {
+			return orSilent(createCtx, s.api.DaemonHost(), "creating the readiness check of service "+rs.Alias, createTimeout, err)
+		}
 		return toolFailure("creating the readiness check of service %s: %w", rs.Alias, err)
 	}
 	id := created.ID
@@ -222,14 +227,26 @@ func (s *serviceSet) waitTCP(ctx context.Context, rs *runningService, port int) 
 			s.log.Error().Err(err).Str("service", rs.Alias).Msg("removing the readiness check failed; run `sibling-run reap` once the engine answers")
 		}
 	}()
-	if err := s.api.CopyToContainer(lifecycle, id, "/", singleFileTar(waiterPath[1:], binary), container.CopyToContainerOptions{}); err != nil {
+	copyCtx, cancelCopy := boundedCall(ctx, engineCallTimeout)
+	err = s.api.CopyToContainer(copyCtx, id, "/", singleFileTar(waiterPath[1:], binary), container.CopyToContainerOptions{})
+	cancelCopy()
+	if err != nil {
+		if copyCtx.Err() != nil {
+			return orSilent(copyCtx, s.api.DaemonHost(), "copying sibling-run into the readiness check of service "+rs.Alias, engineCallTimeout, err)
+		}
 		return toolFailure("copying sibling-run into the readiness check of service %s: %w", rs.Alias, err)
 	}
 	waitC, errC := s.api.ContainerWait(lifecycle, id, container.WaitConditionNextExit)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err := s.api.ContainerStart(lifecycle, id, container.StartOptions{}); err != nil {
+	startCtx, cancelStart := boundedCall(ctx, startTimeout)
+	err = s.api.ContainerStart(startCtx, id, container.StartOptions{})
+	cancelStart()
+	if err != nil && startCtx.Err() != nil {
+		return orSilent(startCtx, s.api.DaemonHost(), "starting the readiness check of service "+rs.Alias, startTimeout, err)
+	}
+	if err != nil {
 		return toolFailure("starting the readiness check of service %s in its image %s (it needs sibling-run built for the engine's platform): %w", rs.Alias, rs.Image, err)
 	}
 	select {
@@ -264,6 +281,8 @@ func singleFileTar(name string, data []byte) io.Reader {
 // containerOutput returns the last of a finished container's output, for an
 // error message.
 func containerOutput(ctx context.Context, s *serviceSet, id string) string {
+	ctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
 	logs, err := s.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "5"})
 	if err != nil {
 		return "(no output: " + err.Error() + ")"

@@ -7,8 +7,9 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/selfdetect"
 )
 
 // Reaped describes a sibling that reaping removed, or would remove in a dry run.
@@ -44,13 +45,13 @@ func (e *ReapFailures) ExitCode() int { return ExitToolFailure }
 // build networks after them. With labels (KEY=VALUE or KEY) it looks only at
 // what carries all of them; with dryRun it only reports. A removal that fails
 // does not stop the others; the error then is a *ReapFailures.
-func Reap(ctx context.Context, api *client.Client, labels []LabelFilter, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
-	return reap(ctx, api, currentOwner(selfContainerID()), reapScope{labels: labels}, dryRun, log)
+func Reap(ctx context.Context, api Engine, labels []LabelFilter, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+	return reap(ctx, api, currentOwner(selfdetect.ContainerID()), reapScope{labels: labels}, dryRun, log)
 }
 
 // reapOwnOrphans removes the orphans of this agent (same host or container),
 // which a run does before its build so that a crashed agent heals by itself.
-func reapOwnOrphans(ctx context.Context, api *client.Client, me owner, log zerolog.Logger) {
+func reapOwnOrphans(ctx context.Context, api Engine, me owner, log zerolog.Logger) {
 	reaped, err := reap(ctx, api, me, reapScope{owner: me.ID}, false, log)
 	if err != nil {
 		log.Warn().Err(err).Msg("clearing this agent's orphaned siblings failed; run `sibling-run reap` once the engine answers")
@@ -89,7 +90,7 @@ func (s reapScope) matches(labels map[string]string) bool {
 
 // reap removes the containers, then the networks, in scope whose owner is
 // gone. It goes on after a failed removal and returns every failure.
-func reap(ctx context.Context, api *client.Client, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
+func reap(ctx context.Context, api Engine, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
 	reaped, _, failures, err := reapContainers(ctx, api, me, scope, dryRun, log)
 	if err != nil {
 		return reaped, err
@@ -108,7 +109,7 @@ func reap(ctx context.Context, api *client.Client, me owner, scope reapScope, dr
 // reapContainers removes the containers in scope whose owner is gone and
 // returns them, the owners of those it kept (which still run, or cannot be
 // judged), and the removals that failed. err is a failure to list.
-func reapContainers(ctx context.Context, api *client.Client, me owner, scope reapScope, dryRun bool, log zerolog.Logger) (reaped []Reaped, live []owner, failures []error, err error) {
+func reapContainers(ctx context.Context, api Engine, me owner, scope reapScope, dryRun bool, log zerolog.Logger) (reaped []Reaped, live []owner, failures []error, err error) {
 	siblings, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: scope.filters()})
 	if err != nil {
 		return nil, nil, nil, toolFailure("listing siblings: %w", err)

@@ -36,7 +36,12 @@ type Result struct {
 //
 // A failure of sibling-run or the engine is returned as an error with an exit
 // code (ExitError: 125, or 126 and 127 when the command cannot be started).
-func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
+//
+// An engine that answers no ping for a while (see watchEngine) ends the run
+// with an *EngineSilentError, whatever it was waiting for.
+func Run(ctx context.Context, api Engine, cfg Config) (_ Result, err error) {
+	watch := watchEngine(api, cfg.EngineWatchInterval, cfg.Log)
+	defer func() { err = watch.end(err) }()
 	p, err := plan(ctx, api, cfg)
 	if err != nil {
 		return Result{}, err
@@ -97,88 +102,29 @@ func Run(ctx context.Context, api *client.Client, cfg Config) (Result, error) {
 }
 
 // runSibling creates, attaches, starts, waits for and removes the sibling. It
-// starts the sibling only once orphansCleared is closed.
-func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, orphansCleared <-chan struct{}) (Result, error) {
+// starts the sibling only once orphansCleared is closed. Each step is a
+// method of sibling, in the order it runs.
+func runSibling(ctx context.Context, api Engine, cfg Config, sp spec, orphansCleared <-chan struct{}) (Result, error) {
 	// Engine calls from here on must finish even when ctx is cancelled: a
 	// create that completes after a SIGTERM still has to be removed.
 	lifecycle := context.WithoutCancel(ctx)
-	log := cfg.Log.With().Str("image", cfg.Image).Logger()
-
 	created, err := createSibling(ctx, lifecycle, api, cfg, sp)
 	if err != nil {
 		return Result{}, err
 	}
-	id := created.ID
-	log = log.With().Str("container", id[:12]).Logger()
-	for _, w := range created.Warnings {
-		log.Warn().Msg(w)
-	}
-	// Once the build may have run, whatever it left in the working
-	// directory is neutralised on every way out, after the sibling is gone
-	// (deferred before its removal, so run after it).
-	buildMayHaveRun := false
-	defer func() {
-		if buildMayHaveRun {
-			neutraliseWorkdir(sp.artifacts.root, cfg.KeepEscapingLinks, log)
-		}
-	}()
-	engineLost := false // set when the engine went away during the build
-	if cfg.Keep {
-		defer log.Info().Str("id", id).Msg("kept the sibling for inspection; remove it with docker rm -f")
-	} else {
-		defer func() { removeSibling(lifecycle, api, id, engineLost, log) }()
-	}
+	s := newSibling(lifecycle, api, cfg, sp, created)
+	defer s.cleanUp()
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
-	// The build's passwd entry is written before the attach: Podman
-	// prepares the container when it is attached to, and then sets HOME
-	// from the passwd it finds, or writes its own line with the working
-	// directory as HOME.
-	userCtx, cancelUser := detached(lifecycle, engineCallTimeout)
-	ensurePasswdEntry(userCtx, api, id, sp.user, sp.caches.paths(), log)
-	cancelUser()
-	if sp.check != nil {
-		copyCtx, cancelCopy := detached(lifecycle, engineCallTimeout)
-		err := copyWorkdirCheck(copyCtx, api, id)
-		cancelCopy()
-		if err != nil {
-			return Result{}, err
-		}
+	if err := s.prepare(); err != nil {
+		return Result{}, err
 	}
-
-	att, err, answered := callWithin(engineCallTimeout, func() (*attachment, error) {
-		return attach(lifecycle, api, id, cfg.Interactive)
-	})
-	if !answered {
-		return Result{}, engineSilent(api, "attach to the sibling", engineCallTimeout)
-	}
-	if client.IsErrConnectionFailed(err) {
-		engineLost = true
-		return Result{}, lostEngine(api, "attaching to the sibling", err)
-	}
-	var cannotStart *cannotStartError
-	if errors.As(err, &cannotStart) {
-		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
-	}
+	att, exit, err := s.attachAndWatch()
 	if err != nil {
-		return Result{}, toolFailure("attaching to the sibling for %s: %w", cfg.Image, err)
+		return Result{}, err
 	}
 	defer att.close()
-	// The engine answers the wait's request at once and its body at the
-	// exit; an engine that does not even answer must not hang the run.
-	type exitChannels struct {
-		status <-chan container.WaitResponse
-		err    <-chan error
-	}
-	wait, _, answered := callWithin(engineCallTimeout, func() (exitChannels, error) {
-		status, err := api.ContainerWait(lifecycle, id, container.WaitConditionNextExit)
-		return exitChannels{status, err}, nil
-	})
-	if !answered {
-		return Result{}, engineSilent(api, "answer the wait for the build's exit", engineCallTimeout)
-	}
-	waitC, waitErrC := wait.status, wait.err
 
 	// Output that can no longer be passed on (sibling-run's stdout closed)
 	// stops the build like a cancellation does; otherwise the build would
@@ -187,148 +133,300 @@ func runSibling(ctx context.Context, api *client.Client, cfg Config, sp spec, or
 	defer abort(nil)
 	head := &outputHead{} // to recognise an init that could not exec the command
 	output := att.passOutput(head.tee(cfg.Stdout), head.tee(cfg.Stderr), cfg.TTY, abort)
-	// A terminal's input is forwarded once it is raw (below): before that,
-	// its line discipline would turn a ^D into an end of input.
+	// A terminal's input is forwarded once it is raw (see start): before
+	// that, its line discipline would turn a ^D into an end of input.
 	if cfg.Interactive && !cfg.TTY {
 		att.forwardInput(cfg.Stdin, false)
 	}
-
-	// An orphan of a killed build of the same plan may still be writing into
-	// this working directory: it must be gone before the next build starts.
-	select {
-	case <-orphansCleared:
-	case <-ctx.Done(): // a signal while clearing: the sibling never starts
-		return Result{}, context.Cause(ctx)
+	if err := awaitOrphans(ctx, orphansCleared); err != nil {
+		return Result{}, err
 	}
-	if ctx.Err() != nil {
-		return Result{}, context.Cause(ctx)
+	defer func() { s.restoreTerminal() }() // start may set it
+	started, err := s.start(att, output)
+	if err != nil {
+		return Result{}, err
 	}
-	log.Info().Str("workdir", sp.Config.WorkingDir).Msg("starting the build")
-	// The terminal is raw only while the build runs: it is restored as soon
-	// as the build has ended or is being stopped, so that each of
-	// sibling-run's own lines starts at the left margin; the deferred call
-	// covers the other ways out.
-	restoreTerminal := func() {}
-	if cfg.Interactive && cfg.TTY {
-		restore, err := rawTerminal(cfg.Stdin)
-		if err != nil {
-			return Result{}, toolFailure("putting the terminal into raw mode: %w", err)
-		}
-		restoreTerminal = sync.OnceFunc(restore)
-		defer restoreTerminal()
-		att.forwardInput(cfg.Stdin, true)
-	}
-	// The build may already run, and print, when the engine dies before its
-	// answer to the start arrives.
-	buildMayHaveRun = true
-	startCtx, cancelStart := detached(lifecycle, startTimeout)
-	err = api.ContainerStart(startCtx, id, container.StartOptions{})
-	startSilent := err != nil && startCtx.Err() != nil
-	cancelStart()
-	if startSilent {
-		return Result{}, engineSilent(api, "start the build", startTimeout)
-	}
-	if client.IsErrConnectionFailed(err) {
-		engineLost = true
-		// What the build wrote before the engine died is passed on.
-		select {
-		case <-output:
-		case <-time.After(engineTimeout):
-		}
-		return Result{}, lostEngine(api, "starting the build", err)
-	} else if err != nil {
-		return Result{}, &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(cfg), cfg.Image, err)}
-	}
-	started := time.Now()
 	ctx, cancelTimeout := withBuildTimeout(ctx, cfg.Timeout)
 	defer cancelTimeout()
 	if cfg.TTY {
 		sizeCtx, stopSizing := context.WithCancel(lifecycle)
 		defer stopSizing()
-		followTerminalSize(sizeCtx, api, id, cfg.Stdout)
+		followTerminalSize(sizeCtx, api, s.id, cfg.Stdout)
 	}
+	end, err := s.awaitEnd(ctx, exit, output)
+	if err != nil {
+		return Result{}, err
+	}
+	code, err := s.exitCode(end, head)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.finish(end, code, head, started)
+}
 
-	exit := watchExit(waitC, waitErrC)
-	var (
-		interrupted error
-		copyErr     error
-		outputEnded bool
-	)
-	// stop stops the build, and reports false when the engine did not
-	// report its exit even after the kill.
-	stop := func() bool {
-		interrupted = context.Cause(ctx)
-		restoreTerminal()
-		stopSibling(lifecycle, api, id, stopSignal(interrupted), cfg.StopTimeout, exit.done, log)
-		return closedWithin(exit.done, exitAfterKillTimeout)
+// awaitOrphans waits until orphansCleared is closed, or returns the cause
+// of ctx's end: an orphan of a killed build of the same plan may still be
+// writing into this working directory, and must be gone before the next
+// build starts; a signal while clearing means the sibling never starts.
+func awaitOrphans(ctx context.Context, orphansCleared <-chan struct{}) error {
+	select {
+	case <-orphansCleared:
+	case <-ctx.Done():
+	}
+	return context.Cause(ctx)
+}
+
+// sibling is one created sibling and what the steps of its lifecycle share.
+type sibling struct {
+	api Engine
+	id  string
+	cfg Config
+	sp  spec
+	log zerolog.Logger
+	// lifecycle is the context of engine calls that must finish even when
+	// the run is cancelled; each has its own bound.
+	lifecycle context.Context
+	// buildMayHaveRun is set once the start was asked for: from then on,
+	// the working directory is checked after the build on every way out.
+	buildMayHaveRun bool
+	// engineLost is set when the engine went away during the run: the
+	// removal then gets one short try.
+	engineLost bool
+	// restoreTerminal restores a terminal made raw for the build; it may
+	// be called more than once.
+	restoreTerminal func()
+}
+
+func newSibling(lifecycle context.Context, api Engine, cfg Config, sp spec, created container.CreateResponse) *sibling {
+	log := cfg.Log.With().Str("image", cfg.Image).Str("container", created.ID[:12]).Logger()
+	for _, w := range created.Warnings {
+		log.Warn().Msg(w)
+	}
+	return &sibling{api: api, id: created.ID, cfg: cfg, sp: sp, log: log, lifecycle: lifecycle, restoreTerminal: func() {}}
+}
+
+// cleanUp removes the sibling (or says that it is kept), then, once the
+// build may have run, neutralises what it left in the working directory.
+// It runs on every way out of runSibling after the create.
+func (s *sibling) cleanUp() {
+	if s.cfg.Keep {
+		s.log.Info().Str("id", s.id).Msg("kept the sibling for inspection; remove it with docker rm -f")
+	} else {
+		removeSibling(s.lifecycle, s.api, s.id, s.engineLost, s.log)
+	}
+	if s.buildMayHaveRun {
+		neutraliseWorkdir(s.sp.artifacts.root, s.cfg.KeepEscapingLinks, s.log)
+	}
+}
+
+// prepare writes the build's passwd entry and, when the working directory
+// is checked (see workdircheck.go), copies the check in. Both come before
+// the attach: Podman prepares the container when it is attached to, and
+// then sets HOME from the passwd it finds, or writes its own line with the
+// working directory as HOME.
+func (s *sibling) prepare() error {
+	userCtx, cancelUser := detached(s.lifecycle, engineCallTimeout)
+	ensurePasswdEntry(userCtx, s.api, s.id, s.sp.user, s.sp.caches.paths(), s.log)
+	cancelUser()
+	if s.sp.check == nil {
+		return nil
+	}
+	ctx, cancel := detached(s.lifecycle, engineCallTimeout)
+	defer cancel()
+	return copyWorkdirCheck(ctx, s.api, s.id)
+}
+
+// attachAndWatch attaches to the sibling and registers the wait for its
+// exit, both before the start, so that no output and no exit is missed.
+func (s *sibling) attachAndWatch() (*attachment, *exitWatch, error) {
+	att, err, answered := callWithin(engineCallTimeout, func() (*attachment, error) {
+		return attach(s.lifecycle, s.api, s.id, s.cfg.Interactive)
+	})
+	if !answered {
+		return nil, nil, engineSilent(s.api, "attach to the sibling", engineCallTimeout)
+	}
+	if client.IsErrConnectionFailed(err) {
+		s.engineLost = true
+		return nil, nil, lostEngine(s.api, "attaching to the sibling", err)
+	}
+	var cannotStart *cannotStartError
+	if errors.As(err, &cannotStart) {
+		return nil, nil, s.startFailure(err)
+	}
+	if err != nil {
+		return nil, nil, toolFailure("attaching to the sibling for %s: %w", s.cfg.Image, err)
+	}
+	// The engine answers the wait's request at once and its body at the
+	// exit; an engine that does not even answer must not hang the run.
+	type exitChannels struct {
+		status <-chan container.WaitResponse
+		err    <-chan error
+	}
+	wait, _, answered := callWithin(engineCallTimeout, func() (exitChannels, error) {
+		status, err := s.api.ContainerWait(s.lifecycle, s.id, container.WaitConditionNextExit)
+		return exitChannels{status, err}, nil
+	})
+	if !answered {
+		att.close()
+		return nil, nil, engineSilent(s.api, "answer the wait for the build's exit", engineCallTimeout)
+	}
+	return att, watchExit(wait.status, wait.err), nil
+}
+
+// startFailure is the error of a build whose command the engine could not
+// start: 127, 126 or 125, as docker run says.
+func (s *sibling) startFailure(err error) error {
+	return &ExitError{Code: startFailureCode(err), Err: fmt.Errorf("starting %s in %s: %w", describeCommand(s.cfg), s.cfg.Image, err)}
+}
+
+// start makes a terminal raw for the build and starts it, and returns
+// when. The terminal is raw only while the build runs: it is restored as
+// soon as the build has ended or is being stopped, so that each of
+// sibling-run's own lines starts at the left margin.
+func (s *sibling) start(att *attachment, output <-chan error) (time.Time, error) {
+	s.log.Info().Str("workdir", s.sp.Config.WorkingDir).Msg("starting the build")
+	if s.cfg.Interactive && s.cfg.TTY {
+		restore, err := rawTerminal(s.cfg.Stdin)
+		if err != nil {
+			return time.Time{}, toolFailure("putting the terminal into raw mode: %w", err)
+		}
+		s.restoreTerminal = sync.OnceFunc(restore)
+		att.forwardInput(s.cfg.Stdin, true)
+	}
+	// The build may already run, and print, when the engine dies before its
+	// answer to the start arrives.
+	s.buildMayHaveRun = true
+	ctx, cancel := detached(s.lifecycle, startTimeout)
+	err := s.api.ContainerStart(ctx, s.id, container.StartOptions{})
+	silent := err != nil && ctx.Err() != nil
+	cancel()
+	switch {
+	case silent:
+		return time.Time{}, engineSilent(s.api, "start the build", startTimeout)
+	case client.IsErrConnectionFailed(err):
+		s.engineLost = true
+		// What the build wrote before the engine died is passed on.
+		_, _ = receiveWithin(output, engineTimeout)
+		return time.Time{}, lostEngine(s.api, "starting the build", err)
+	case err != nil:
+		return time.Time{}, s.startFailure(err)
+	}
+	return time.Now(), nil
+}
+
+// buildEnd is how a build ended: its exit, or the wait's failure, as the
+// engine reported it; how passing on its output ended; and the cause of
+// its stop, when the run stopped it.
+type buildEnd struct {
+	exit        *exitWatch
+	copyErr     error
+	interrupted error
+}
+
+// awaitEnd waits for the build's exit and the end of its output, stopping
+// the build when ctx ends first. It returns an error when the engine did
+// not report the exit or end the output within their bounds.
+func (s *sibling) awaitEnd(ctx context.Context, exit *exitWatch, output <-chan error) (buildEnd, error) {
+	end := buildEnd{exit: exit}
+	outputEnded := false
+	// stop stops the build, unless it has ended already (see
+	// stopUnlessEnded), and fails when the engine did not answer a kill
+	// or did not report the exit even after the kill.
+	stop := func() error {
+		answered := stopUnlessEnded(context.Cause(ctx), exit.done, outputEnded, func(cause error) bool {
+			end.interrupted = cause
+			s.restoreTerminal()
+			return stopSibling(s.lifecycle, s.api, s.id, stopSignal(cause), s.cfg.StopTimeout, exit.done, s.log)
+		})
+		if !answered {
+			s.engineLost = true // the removal gets one short try
+			return engineSilent(s.api, "answer the kill that stops the build", engineCallTimeout)
+		}
+		if !closedWithin(exit.done, exitAfterKillTimeout) {
+			return engineSilent(s.api, "report the build's exit after it was killed", exitAfterKillTimeout)
+		}
+		return nil
 	}
 	select {
 	case <-exit.done:
 	case <-ctx.Done():
-		if !stop() {
-			return Result{}, engineSilent(api, "report the build's exit after it was killed", exitAfterKillTimeout)
+		if err := stop(); err != nil {
+			return end, err
 		}
-	case copyErr = <-output:
+	case end.copyErr = <-output:
 		// The engine ends the output when the build exits; the exit's
 		// report must follow.
 		outputEnded = true
 		select {
 		case <-exit.done:
 		case <-ctx.Done():
-			if !stop() {
-				return Result{}, engineSilent(api, "report the build's exit after it was killed", exitAfterKillTimeout)
+			if err := stop(); err != nil {
+				return end, err
 			}
 		case <-time.After(exitAfterOutputTimeout):
-			return Result{}, engineSilent(api, "report the build's exit after its output ended", exitAfterOutputTimeout)
+			return end, engineSilent(s.api, "report the build's exit after its output ended", exitAfterOutputTimeout)
 		}
 	}
 	// The engine ends the stream once the sibling has exited and all its
 	// output is sent; reporting the exit before that would lose the last lines.
 	if !outputEnded {
 		var drained bool
-		if copyErr, drained = receiveWithin(output, outputDrainTimeout); !drained {
-			return Result{}, engineSilent(api, "end the build's output after its exit", outputDrainTimeout)
+		if end.copyErr, drained = receiveWithin(output, outputDrainTimeout); !drained {
+			return end, engineSilent(s.api, "end the build's output after its exit", outputDrainTimeout)
 		}
 	}
-	restoreTerminal()
+	s.restoreTerminal()
+	return end, nil
+}
 
-	if interrupted != nil {
-		return Result{}, interrupted
+// exitCode is the build's exit code as docker run would report it, or the
+// error that ended the run instead: the stop's cause, a lost engine, a
+// failed wait or output.
+func (s *sibling) exitCode(end buildEnd, head *outputHead) (int, error) {
+	switch exit := end.exit; {
+	case end.interrupted != nil:
+		return 0, end.interrupted
+	case exit.err != nil:
+		s.engineLost = true
+		return 0, lostEngine(s.api, "waiting for the build", exit.err)
+	case exit.status.Error != nil && exit.status.Error.Message != "":
+		return 0, toolFailure("waiting for the build: %s", exit.status.Error.Message)
+	case end.copyErr != nil:
+		return 0, end.copyErr
 	}
-	if exit.err != nil {
-		engineLost = true
-		return Result{}, lostEngine(api, "waiting for the build", exit.err)
+	code := int(end.exit.status.StatusCode)
+	if s.cfg.Init {
+		code = initExecFailure(s.lifecycle, s.api, s.id, code, head.bytes(), s.log)
 	}
-	if exit.status.Error != nil && exit.status.Error.Message != "" {
-		return Result{}, toolFailure("waiting for the build: %s", exit.status.Error.Message)
-	}
-	if copyErr != nil {
-		return Result{}, copyErr
-	}
-
-	code := int(exit.status.StatusCode)
-	if sp.check != nil && refusedByWorkdirCheck(code, head.bytes()) {
-		// The check's own line said why; the build never ran.
-		return Result{ExitCode: code}, nil
-	}
-	if cfg.Init {
-		code = initExecFailure(lifecycle, api, id, code, head.bytes(), log)
+	inspected := inspectAfterExit(s.lifecycle, s.api, s.id, code)
+	if err := endedFromOutside(s.lifecycle, s.api, code, inspected); err != nil {
+		s.engineLost = s.engineLost || isEngineStop(err)
+		return 0, err
 	}
 	if code == 128+int(syscall.SIGKILL) {
-		inspectCtx, cancel := detached(lifecycle, engineCallTimeout)
-		reportOOM(inspectCtx, api, id, log)
+		inspectCtx, cancel := detached(s.lifecycle, engineCallTimeout)
+		reportOOM(inspectCtx, s.api, inspected, s.log)
 		cancel()
+	}
+	return code, nil
+}
+
+// finish logs the build's end and copies its artifacts from the exited
+// sibling, whether the build passed or not; a missed one fails only a
+// passed build. A build that the working directory's check refused never
+// ran: the check's own line said why, and its exit code is the result.
+func (s *sibling) finish(end buildEnd, code int, head *outputHead, started time.Time) (Result, error) {
+	if s.sp.check != nil && refusedByWorkdirCheck(int(end.exit.status.StatusCode), head.bytes()) {
+		return Result{ExitCode: int(end.exit.status.StatusCode)}, nil
 	}
 	// A failed build's line is a warning, so that a filter on the log's level
 	// finds the failures.
-	finished := log.Info()
+	finished := s.log.Info()
 	if code != 0 {
-		finished = log.Warn()
+		finished = s.log.Warn()
 	}
 	finished.Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
-	// Artifacts are copied from the exited sibling, before it is removed,
-	// whether the build passed or not; a missed one fails only a passed build.
-	if err := copyArtifacts(lifecycle, api, id, sp.Config.WorkingDir, sp.artifacts, log); err != nil && code == 0 {
+	if err := copyArtifacts(s.lifecycle, s.api, s.id, s.sp.Config.WorkingDir, s.sp.artifacts, s.log); err != nil && code == 0 {
 		return Result{}, err
 	}
 	return Result{ExitCode: code}, nil
@@ -356,9 +454,9 @@ func watchExit(waitC <-chan container.WaitResponse, errC <-chan error) *exitWatc
 }
 
 // reportOOM tells whether a build that died of SIGKILL was killed for lack of
-// memory. Only such builds pay for the extra inspect.
-func reportOOM(ctx context.Context, api *client.Client, id string, log zerolog.Logger) {
-	info, err := api.ContainerInspect(ctx, id)
+// memory, from the inspect made after its exit (inspectAfterExit).
+func reportOOM(ctx context.Context, api Engine, inspected afterExit, log zerolog.Logger) {
+	info, err := inspected.info, inspected.err
 	if err != nil || info.State == nil {
 		return
 	}

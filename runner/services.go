@@ -12,7 +12,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/rs/zerolog"
 )
@@ -55,7 +54,7 @@ func withServices(sp *spec, services []ServiceSpec) {
 
 // serviceSet is a build's network and the services started on it.
 type serviceSet struct {
-	api       *client.Client
+	api       Engine
 	network   string // the network's id; "" until it exists
 	name      string // the network's name, also the prefix of the containers' names
 	labels    map[string]string
@@ -78,7 +77,7 @@ type runningService struct {
 // then waits until every one is ready, at most cfg.ServiceTimeout. The
 // returned set is never nil: its remove must run on every path, since the
 // network and some services may exist even when startServices fails.
-func startServices(ctx context.Context, api *client.Client, cfg Config, sp spec) (*serviceSet, error) {
+func startServices(ctx context.Context, api Engine, cfg Config, sp spec) (*serviceSet, error) {
 	set := &serviceSet{
 		api:       api,
 		name:      string(sp.HostConfig.NetworkMode),
@@ -89,9 +88,11 @@ func startServices(ctx context.Context, api *client.Client, cfg Config, sp spec)
 	// As with the sibling: what is created after a signal must still be
 	// known, so that it is removed.
 	lifecycle := context.WithoutCancel(ctx)
-	id, err := createBuildNetwork(lifecycle, api, set.name, set.labels)
+	netCtx, cancelNet := boundedCall(ctx, engineCallTimeout)
+	id, err := createBuildNetwork(netCtx, api, set.name, set.labels)
+	cancelNet()
 	if err != nil {
-		return set, err
+		return set, orSilent(netCtx, api.DaemonHost(), "creating network "+set.name+" for the services", engineCallTimeout, err)
 	}
 	set.network = id
 	for _, svc := range cfg.Services {
@@ -112,7 +113,9 @@ func startServices(ctx context.Context, api *client.Client, cfg Config, sp spec)
 func (s *serviceSet) start(pullCtx, ctx context.Context, svc ServiceSpec, cfg Config) error {
 	log := s.log.With().Str("service", svc.Alias).Str("image", svc.Image).Logger()
 	created, err := createPulling(pullCtx, ctx, s.api, cfg, svc.Image, func() (container.CreateResponse, error) {
-		return s.api.ContainerCreate(ctx,
+		createCtx, cancel := boundedCall(pullCtx, createTimeout)
+		defer cancel()
+		created, err := s.api.ContainerCreate(createCtx,
 			&container.Config{
 				Image:        svc.Image,
 				Labels:       withRole(s.labels, "service"),
@@ -127,6 +130,7 @@ func (s *serviceSet) start(pullCtx, ctx context.Context, svc ServiceSpec, cfg Co
 				s.name: {Aliases: []string{svc.Alias}},
 			}},
 			nil, s.name+"-"+svc.Alias)
+		return created, orSilent(createCtx, s.api.DaemonHost(), "creating service "+svc.Alias, createTimeout, err)
 	})
 	if err != nil {
 		return fmt.Errorf("service %s: %w", svc.Alias, err)
@@ -137,9 +141,16 @@ func (s *serviceSet) start(pullCtx, ctx context.Context, svc ServiceSpec, cfg Co
 	// Attached before start, like the sibling: a service that fails at once
 	// still shows why. The output is read throughout the build, or a chatty
 	// service would block on a full pipe.
-	if rs.att, err = attach(ctx, s.api, rs.id, false); err != nil {
+	att, err, answered := callWithin(engineCallTimeout, func() (*attachment, error) {
+		return attach(ctx, s.api, rs.id, false)
+	})
+	if !answered {
+		return toolFailure("the Docker engine at %s did not answer attaching to service %s within %s; it may be overloaded or stuck: run sibling-run reap once it answers", s.api.DaemonHost(), svc.Alias, engineCallTimeout)
+	}
+	if err != nil {
 		return toolFailure("attaching to service %s: %w", svc.Alias, err)
 	}
+	rs.att = att
 	output := make(chan error)
 	go func() {
 		defer close(output)
@@ -150,7 +161,13 @@ func (s *serviceSet) start(pullCtx, ctx context.Context, svc ServiceSpec, cfg Co
 	waitC, errC := s.api.ContainerWait(ctx, rs.id, container.WaitConditionNextExit)
 	rs.exit = watchExit(waitC, errC)
 	log.Debug().Str("container", rs.id[:12]).Msg("starting service")
-	if err := s.api.ContainerStart(ctx, rs.id, container.StartOptions{}); err != nil {
+	startCtx, cancelStart := boundedCall(pullCtx, startTimeout)
+	err = s.api.ContainerStart(startCtx, rs.id, container.StartOptions{})
+	cancelStart()
+	if err != nil {
+		if err := orSilent(startCtx, s.api.DaemonHost(), "starting service "+svc.Alias, startTimeout, err); isEngineSilent(err) || startCtx.Err() != nil {
+			return err
+		}
 		return toolFailure("starting service %s from %s: %w", svc.Alias, svc.Image, err)
 	}
 	return nil

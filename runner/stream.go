@@ -8,7 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // attachment is the sibling's stdio, attached before the sibling starts so
@@ -19,7 +19,7 @@ type attachment struct {
 
 // attach attaches to the created sibling id. A *cannotStartError means the
 // engine already found that the build's command cannot start.
-func attach(ctx context.Context, api *client.Client, id string, interactive bool) (*attachment, error) {
+func attach(ctx context.Context, api Engine, id string, interactive bool) (*attachment, error) {
 	options := container.AttachOptions{
 		Stream: true,
 		Stdin:  interactive,
@@ -56,9 +56,9 @@ func (e *cannotStartError) Unwrap() error { return e.err }
 // until the engine ends the stream, which it does only after the sibling has
 // exited and every byte it wrote has been sent. The returned channel gets the
 // copy's error (nil at a clean end of stream; a *writeError when stdout or
-// stderr refused the bytes) and is then closed. What each read brings is
-// written out before the next read (see demuxOutput), so the task log shows
-// each chunk at once and memory stays flat whatever the output's size.
+// stderr refused the bytes) and is then closed. Each of the engine's frames
+// is written out as soon as it has arrived (stdcopy.StdCopy), so the task log
+// shows each chunk at once and memory stays flat whatever the output's size.
 func (a *attachment) copyOutput(stdout, stderr io.Writer, tty bool) <-chan error {
 	done := make(chan error, 1)
 	stdout, stderr = writeErrorsOf(stdout), writeErrorsOf(stderr)
@@ -69,7 +69,7 @@ func (a *attachment) copyOutput(stdout, stderr io.Writer, tty bool) <-chan error
 			// A terminal merges both streams; the engine sends them raw.
 			_, err = io.Copy(stdout, a.conn.Reader)
 		} else {
-			err = demuxOutput(stdout, stderr, a.conn.Reader)
+			_, err = stdcopy.StdCopy(stdout, stderr, a.conn.Reader)
 		}
 		done <- err
 	}()

@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"golang.org/x/term"
 )
 
@@ -31,7 +30,7 @@ func rawTerminal(in io.Reader) (restore func(), err error) {
 
 // followTerminalSize sizes the sibling's terminal to out's and resizes it on
 // every SIGWINCH until ctx ends. It does nothing when out is not a terminal.
-func followTerminalSize(ctx context.Context, api *client.Client, id string, out io.Writer) {
+func followTerminalSize(ctx context.Context, api Engine, id string, out io.Writer) {
 	f, ok := asTerminal(out)
 	if !ok {
 		return

@@ -18,7 +18,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 )
 
@@ -208,7 +207,7 @@ func passwdWith(data []byte, u buildUser) (updated []byte, home string, found bo
 // remembered, see siblingPasswd), and a second to write when the uid is
 // missing or there are caches; failures are logged, as the build may well not
 // need a HOME or its caches.
-func ensurePasswdEntry(ctx context.Context, api *client.Client, id string, u buildUser, caches []string, log zerolog.Logger) {
+func ensurePasswdEntry(ctx context.Context, api Engine, id string, u buildUser, caches []string, log zerolog.Logger) {
 	if !u.numericNonRoot() {
 		return
 	}
@@ -250,7 +249,7 @@ func ensurePasswdEntry(ctx context.Context, api *client.Client, id string, u bui
 
 // readPasswd returns the sibling's /etc/passwd and its mode; nil data when
 // the image has none.
-func readPasswd(ctx context.Context, api *client.Client, id string) ([]byte, int64, error) {
+func readPasswd(ctx context.Context, api Engine, id string) ([]byte, int64, error) {
 	stream, _, err := api.CopyFromContainer(ctx, id, "/etc/passwd")
 	if cerrdefs.IsNotFound(err) {
 		return nil, 0o644, nil

@@ -6,7 +6,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/client"
 )
 
 // VolumeSpec is one -v, --volume: an extra mount the flags ask for.
@@ -23,7 +22,7 @@ type VolumeSpec struct {
 // volumeMounts turns the -v specs into mounts. A named volume must exist: the
 // engine would otherwise create it, unlabelled, and it would outlive the run.
 // That costs one inspect per named volume.
-func volumeMounts(ctx context.Context, api *client.Client, specs []VolumeSpec) ([]mount.Mount, error) {
+func volumeMounts(ctx context.Context, api Engine, specs []VolumeSpec) ([]mount.Mount, error) {
 	var mounts []mount.Mount
 	for _, v := range specs {
 		if v.Bind {

@@ -8,8 +8,9 @@ import (
 
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
+
+	"sibling-run/runner/internal/selfdetect"
 )
 
 const (
@@ -44,8 +45,8 @@ const (
 // (KEY=VALUE or KEY) it looks only at objects carrying all of them. Idle, it
 // waits on one event stream. A broken stream (an engine restart) is reopened
 // after a pause, with a full sweep: Watch returns only when ctx ends.
-func Watch(ctx context.Context, api *client.Client, labels []LabelFilter, log zerolog.Logger) error {
-	w := &watcher{api: api, me: currentOwner(selfContainerID()), scope: reapScope{labels: labels}, log: log}
+func Watch(ctx context.Context, api Engine, labels []LabelFilter, log zerolog.Logger) error {
+	w := &watcher{api: api, me: currentOwner(selfdetect.ContainerID()), scope: reapScope{labels: labels}, log: log}
 	log.Info().Str("owner", w.me.ID).Strs("labels", engineForms(labels)).Msg("watching for siblings whose sibling-run is gone")
 	pause := watchRetryFirst
 	for {
@@ -69,7 +70,7 @@ func Watch(ctx context.Context, api *client.Client, labels []LabelFilter, log ze
 
 // watcher knows the owners of the siblings in its scope that still run.
 type watcher struct {
-	api   *client.Client
+	api   Engine
 	me    owner
 	scope reapScope
 	log   zerolog.Logger

@@ -11,7 +11,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/client"
 )
 
 // resolveWorkdir checks that dir is a directory here and returns its absolute
@@ -117,7 +116,7 @@ type sharedMount struct {
 // inspectMounts returns the mounts of the named containers. A name may end
 // in :ro, as with docker run --volumes-from, and the working directory is then
 // shared read-only.
-func inspectMounts(ctx context.Context, api *client.Client, names []string, workdir string) ([]sharedMount, error) {
+func inspectMounts(ctx context.Context, api Engine, names []string, workdir string) ([]sharedMount, error) {
 	var mounts []sharedMount
 	for _, name := range names {
 		source, mode, _ := strings.Cut(name, ":")
@@ -141,7 +140,7 @@ func inspectMounts(ctx context.Context, api *client.Client, names []string, work
 // selfMounts inspects the container self names, makes sure it is the one this
 // process runs in, and returns its mounts. A container whose hostname is not
 // ours was found by mistake: using its mounts would share a stranger's files.
-func selfMounts(ctx context.Context, api *client.Client, self selfDetection, workdir string) ([]sharedMount, error) {
+func selfMounts(ctx context.Context, api Engine, self selfDetection, workdir string) ([]sharedMount, error) {
 	info, err := api.ContainerInspect(ctx, self.ID)
 	if cerrdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("sibling-run runs in container %.12s, which the engine at %s does not know; pass --volumes-from with the container that holds %s", self.ID, api.DaemonHost(), workdir)

@@ -13,7 +13,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"golang.org/x/sys/unix"
 )
 
@@ -170,8 +169,13 @@ func withWorkdirCheck(config *container.Config, cfg Config, image *container.Con
 
 // imageConfig returns the image's own config, pulling it first as cfg.Pull
 // allows when the engine lacks it.
-func imageConfig(ctx context.Context, api *client.Client, cfg Config) (*container.Config, error) {
-	info, err := api.ImageInspect(ctx, cfg.Image)
+func imageConfig(ctx context.Context, api Engine, cfg Config) (*container.Config, error) {
+	inspectCtx, cancel := boundedCall(ctx, engineCallTimeout)
+	info, err := api.ImageInspect(inspectCtx, cfg.Image)
+	cancel()
+	if err != nil && inspectCtx.Err() != nil {
+		return nil, orSilent(inspectCtx, api.DaemonHost(), "inspecting image "+cfg.Image, engineCallTimeout, err)
+	}
 	if cerrdefs.IsNotFound(err) && cfg.Pull != PullNever {
 		if err := newPuller(api, cfg).pull(ctx, cfg.Image); err != nil {
 			return nil, err
@@ -192,7 +196,7 @@ func imageConfig(ctx context.Context, api *client.Client, cfg Config) (*containe
 
 // copyWorkdirCheck copies this very binary into the created sibling id as
 // workdirCheckPath, owned by root, streamed rather than held in memory.
-func copyWorkdirCheck(ctx context.Context, api *client.Client, id string) error {
+func copyWorkdirCheck(ctx context.Context, api Engine, id string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return toolFailure("finding sibling-run's own binary for the working directory's check: %w", err)

@@ -34,7 +34,7 @@ func (c *cacheLsCmd) Run(g *globals) error {
 		return err
 	}
 	defer api.Close()
-	caches, err := runner.ListCaches(g.Ctx, api, labels, true)
+	caches, err := runner.ListCaches(g.Ctx, api, labels, true, g.Log)
 	if err != nil {
 		return err
 	}

@@ -48,32 +48,23 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "sibling-run: %v\n", err)
 		return runner.ExitToolFailure
 	}
-	kctx, err := parser.Parse(withRunNamed(parser, args)) // --help prints and exits 0 here
+	kctx, err := parser.Parse(withRunNamed(parser, helpArgs(args))) // --help prints and exits 0 here
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sibling-run: %v; see sibling-run --help\n", err)
+		fmt.Fprintf(os.Stderr, "sibling-run: %s; see sibling-run --help\n", explainParseError(err.Error()))
 		return runner.ExitToolFailure
 	}
 	stdout, stderr := newOutputs(os.Stdout, os.Stderr)
 	log := newLogger(c.LogLevel, c.LogFormat, stderr.logLines())
 
 	// The first SIGINT or SIGTERM cancels the run with the signal as its cause;
-	// the runner forwards it to the build and cleans up before we exit.
+	// the runner forwards it to the build and cleans up before we exit. The
+	// third exits at once (see stopOnSignals).
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	// A closed stdout (sibling-run ... | head) must not kill sibling-run
 	// before it has stopped and removed the build: take EPIPE as an error.
 	signal.Ignore(syscall.SIGPIPE)
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	go func() {
-		sig := <-signals
-		log.Debug().Str("signal", sig.String()).Msg("signal received")
-		cancel(runner.Interrupted(sig))
-		for sig := range signals {
-			log.Warn().Str("signal", sig.String()).Msg("already stopping the build")
-		}
-	}()
+	defer stopOnSignals(cancel, log, os.Exit)()
 	// A build belongs to the task that started it: when the task's shell
 	// dies, the build stops too. The long-running reap --watch is exempt.
 	if kctx.Selected() != nil && kctx.Selected().Name == "run" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -129,6 +130,14 @@ func (r *runCmd) config() (runner.Config, error) {
 	}
 	if cfg.ArtifactMaxSize, err = parseSize("--artifact-max-size", r.ArtifactMaxSize, false, "500m or 4g"); err != nil {
 		return cfg, err
+	}
+
+	// Hidden, for the tests that freeze an engine: a fraction of a second
+	// there instead of 10 s.
+	if v := os.Getenv("SIBLING_RUN_ENGINE_WATCH_INTERVAL"); v != "" {
+		if cfg.EngineWatchInterval, err = time.ParseDuration(v); err != nil || cfg.EngineWatchInterval <= 0 {
+			return cfg, fmt.Errorf("SIBLING_RUN_ENGINE_WATCH_INTERVAL=%s is not a positive duration", v)
+		}
 	}
 
 	cfg.Workdir = r.Workdir

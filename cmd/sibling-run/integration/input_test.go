@@ -25,6 +25,7 @@ func TestBadInputIsOneClearLineAndCreatesNothing(t *testing.T) {
 		says string
 	}{
 		{"unknown flag", []string{"--image", busyboxImage, "--no-such-flag", "true"}, "unknown flag --no-such-flag"},
+		{"docker run's --rm", []string{"--rm", "--image", busyboxImage, "true"}, "unknown flag --rm: sibling-run always removes the sibling"},
 		{"missing image", []string{"true"}, "--image"},
 		{"pull never, absent image", []string{"--image", "sibling-run-test/absent:" + runID, "--pull", "never", "true"}, "--pull never"},
 		{"bad pull policy", []string{"--image", busyboxImage, "--pull", "sometimes", "true"}, "--pull"},

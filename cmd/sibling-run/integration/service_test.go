@@ -1,8 +1,12 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -276,4 +280,25 @@ func TestKeepKeepsServicesAndNetwork(t *testing.T) {
 	if r := siblingRun(t, "/", nil, "reap", "--label", testLabel); r.code != 0 || len(containersWith(t, mine)) != 2 || len(networksWith(t, mine)) != 1 {
 		t.Errorf("reap removed what --keep kept: exit %d, stdout %q", r.code, r.stdout)
 	}
+}
+
+// A sibling-run built with cgo (a plain go build here) cannot start inside
+// the engine's containers, where the readiness check runs it; every
+// --service used to fail after its timeout, saying only to raise it. It is
+// refused at once, with the line that builds it static, and nothing created.
+func TestADynamicSiblingRunIsRefusedWhenServicesNeedIt(t *testing.T) {
+	dynamic := filepath.Join(t.TempDir(), "sibling-run-dynamic")
+	build := exec.Command("go", "build", "-o", dynamic, "sibling-run/cmd/sibling-run")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building sibling-run with cgo: %v\n%s", err, out)
+	}
+	cmd := siblingRunCommand(t.TempDir(), nil, buildArgs("--service", busyboxImage+"=db", "true")...)
+	cmd.Path, cmd.Args[0] = dynamic, dynamic
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	_ = cmd.Run()
+	r := result{stderr: stderr.String(), code: cmd.ProcessState.ExitCode(), pid: cmd.Process.Pid}
+	assertRefused(t, r, "CGO_ENABLED=0")
+	assertCreatedNothing(t, r)
 }

@@ -1,4 +1,4 @@
-package runner
+package extract
 
 import (
 	"archive/tar"
@@ -55,8 +55,8 @@ func archive(entries ...entry) []byte {
 }
 
 // extractInto extracts data into parent/dest with the given budget and
-// returns dest, the error and the warnings logged.
-func extractInto(t testing.TB, parent string, data []byte, budget int64) (string, error, string) {
+// returns dest, the warnings logged and the error.
+func extractInto(t testing.TB, parent string, data []byte, budget int64) (string, string, error) {
 	t.Helper()
 	dest := filepath.Join(parent, "dest")
 	if err := os.MkdirAll(dest, 0o755); err != nil {
@@ -68,8 +68,8 @@ func extractInto(t testing.TB, parent string, data []byte, budget int64) (string
 	}
 	defer root.Close()
 	var logs bytes.Buffer
-	_, err = extractTar(bytes.NewReader(data), root, &budget, zerolog.New(&logs))
-	return dest, err, logs.String()
+	_, err = Tar(bytes.NewReader(data), root, &budget, zerolog.New(&logs))
+	return dest, logs.String(), err
 }
 
 func TestExtractWritesFilesDirectoriesAndLinksWithTheirModes(t *testing.T) {
@@ -85,7 +85,7 @@ func TestExtractWritesFilesDirectoriesAndLinksWithTheirModes(t *testing.T) {
 		entry{name: "out/ro/", kind: tar.TypeDir, mode: 0o555},
 		file("out/ro/inside", "i"),
 	)
-	dest, err, logs := extractInto(t, t.TempDir(), data, 1<<20)
+	dest, logs, err := extractInto(t, t.TempDir(), data, 1<<20)
 	if err != nil || logs != "" {
 		t.Fatalf("err %v, warnings %s", err, logs)
 	}
@@ -138,7 +138,7 @@ func TestExtractRefusesWhatWouldLeaveTheDestination(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			parent := t.TempDir()
 			writeSentinel(t, parent)
-			dest, err, logs := extractInto(t, parent, archive(tc.entries...), 1<<20)
+			dest, logs, err := extractInto(t, parent, archive(tc.entries...), 1<<20)
 			if err != nil {
 				t.Fatalf("err %v; a refused entry is skipped, not a failure", err)
 			}
@@ -168,7 +168,7 @@ func TestExtractReplacesInsteadOfWritingThrough(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dest, "report.txt")); err != nil {
 		t.Fatal(err)
 	}
-	_, err, logs := extractInto(t, parent, archive(
+	_, logs, err := extractInto(t, parent, archive(
 		file("report.txt", "new"),
 		file("dup", "first"), file("dup", "second"),
 		file("was-dir/x", "x"), file("was-dir", "now a file"),
@@ -198,8 +198,8 @@ func TestExtractStopsAtTheSizeCap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			parent := t.TempDir()
-			_, err, _ := extractInto(t, parent, archive(tc.entries...), 1000)
-			if !errors.Is(err, errSizeCap) {
+			_, _, err := extractInto(t, parent, archive(tc.entries...), 1000)
+			if !errors.Is(err, ErrSizeCap) {
 				t.Errorf("err %v, want the size cap", err)
 			}
 			checkConfined(t, parent)
@@ -209,7 +209,7 @@ func TestExtractStopsAtTheSizeCap(t *testing.T) {
 
 func TestExtractReportsABrokenStream(t *testing.T) {
 	data := archive(file("a", strings.Repeat("a", 4096)))
-	_, err, _ := extractInto(t, t.TempDir(), data[:1024], 1<<20)
+	_, _, err := extractInto(t, t.TempDir(), data[:1024], 1<<20)
 	if err == nil {
 		t.Error("a stream cut short was taken as complete")
 	}
@@ -226,8 +226,8 @@ func TestLinkStaysInside(t *testing.T) {
 		{".", "a/../b", false}, {"d", "x/../../y", false},
 		{".", "/etc", false}, {".", "", false}, {".", "/", false},
 	} {
-		if got := linkStaysInside(tc.dir, tc.target); got != tc.want {
-			t.Errorf("linkStaysInside(%q, %q) = %v, want %v", tc.dir, tc.target, got, tc.want)
+		if got := LinkStaysInside(tc.dir, tc.target); got != tc.want {
+			t.Errorf("LinkStaysInside(%q, %q) = %v, want %v", tc.dir, tc.target, got, tc.want)
 		}
 	}
 }
@@ -329,7 +329,7 @@ func FuzzExtract(f *testing.F) {
 // name, no temporary file either, and says which entry is missing.
 func TestExtractLeavesNoPartialFile(t *testing.T) {
 	data := archive(file("first", "complete"), file("second", strings.Repeat("s", 64<<10)), file("third", "never"))
-	dest, err, _ := extractInto(t, t.TempDir(), data[:len(data)/2], 1<<20)
+	dest, _, err := extractInto(t, t.TempDir(), data[:len(data)/2], 1<<20)
 	if err == nil || !strings.Contains(err.Error(), `"second" and what follows it in the archive were not copied`) {
 		t.Errorf("err %v, want it to name second as not copied", err)
 	}
@@ -402,12 +402,12 @@ func swapDirectories(dest, elsewhere string, stop <-chan struct{}) []string {
 
 // An entry that happens to carry a temporary name is copied like any other.
 func TestExtractKeepsAnEntryNamedLikeATemporaryFile(t *testing.T) {
-	data := archive(file(partialPrefix+"1", "the build's"), file("a", "A"), file(partialPrefix+"2", "also"))
-	dest, err, _ := extractInto(t, t.TempDir(), data, 1<<20)
+	data := archive(file(PartialPrefix+"1", "the build's"), file("a", "A"), file(PartialPrefix+"2", "also"))
+	dest, _, err := extractInto(t, t.TempDir(), data, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{partialPrefix + "1": "the build's", "a": "A", partialPrefix + "2": "also"} {
+	for name, want := range map[string]string{PartialPrefix + "1": "the build's", "a": "A", PartialPrefix + "2": "also"} {
 		if got, err := os.ReadFile(filepath.Join(dest, name)); err != nil || string(got) != want {
 			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
 		}

@@ -1,4 +1,10 @@
-package runner
+// Package extract unpacks a tar stream (an artifact, as the engine's archive
+// API sends it) into a directory held as an os.Root, and nowhere else: no
+// entry lands outside it, no link points outside it, no device or fifo is
+// made, and a byte budget caps what is written. It is pure (no engine, no
+// flags); runner's artifact copy is its one caller, and the after-build pass
+// shares its notion of a link that leaves the directory (LinkStaysInside).
+package extract
 
 import (
 	"archive/tar"
@@ -15,17 +21,17 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// copyBufferSize is the buffer for reading the engine's tar stream and for
+// BufferSize is the buffer for reading the engine's tar stream and for
 // writing each file: big enough that a large artifact moves in few system
 // calls.
-const copyBufferSize = 1 << 20
+const BufferSize = 1 << 20
 
 // maxRefusalLines bounds the warning lines one extraction prints, so that a
 // stream of a million refused entries cannot flood the task log.
 const maxRefusalLines = 20
 
-// errSizeCap reports that an artifact would exceed --artifact-max-size.
-var errSizeCap = errors.New("exceeds --artifact-max-size")
+// ErrSizeCap reports that an artifact would exceed --artifact-max-size.
+var ErrSizeCap = errors.New("exceeds --artifact-max-size")
 
 // extraction unpacks one tar stream into the directory dest, and nowhere
 // else, whatever the stream holds: no entry lands outside dest (absolute
@@ -48,16 +54,16 @@ type extraction struct {
 	partials int // temporary names handed out
 }
 
-// extractTar unpacks r into dest within budget bytes (decremented by what is
+// Tar unpacks r into dest within budget bytes (decremented by what is
 // written) and returns the number of bytes written. It fails on a broken
-// stream, on a write that fails, or with errSizeCap when the budget runs out;
+// stream, on a write that fails, or with ErrSizeCap when the budget runs out;
 // entries it refuses for safety are logged and skipped.
-func extractTar(r io.Reader, dest *os.Root, budget *int64, log zerolog.Logger) (int64, error) {
+func Tar(r io.Reader, dest *os.Root, budget *int64, log zerolog.Logger) (int64, error) {
 	x := &extraction{
 		dest:     dest,
 		budget:   budget,
 		log:      log,
-		buf:      make([]byte, copyBufferSize),
+		buf:      make([]byte, BufferSize),
 		realDirs: map[string]bool{".": true},
 		dirModes: map[string]int64{},
 	}
@@ -113,7 +119,7 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 			x.refuse(hdr.Name, string(refused))
 			continue
 		}
-		if errors.Is(err, errSizeCap) {
+		if errors.Is(err, ErrSizeCap) {
 			err = fmt.Errorf("%q %w", name, err)
 		}
 		if err != nil {
@@ -204,7 +210,7 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 		return 0, refusal("its size is negative")
 	}
 	if hdr.Size > *x.budget {
-		return 0, errSizeCap
+		return 0, ErrSizeCap
 	}
 	partial, f, err := x.createPartial(name)
 	if err != nil {
@@ -234,15 +240,16 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	return n, nil
 }
 
-// partialPrefix starts the temporary name of a file being written.
-const partialPrefix = ".sibling-run-partial-"
+// PartialPrefix starts the temporary name of a file being written; the
+// pass after the build removes what a killed run left of such files.
+const PartialPrefix = ".sibling-run-partial-"
 
 // createPartial creates a new file with a temporary name beside final; a
 // name in use, or final's own, is skipped.
 func (x *extraction) createPartial(final string) (string, *os.File, error) {
 	for {
 		x.partials++
-		name := path.Join(path.Dir(final), partialPrefix+strconv.Itoa(x.partials))
+		name := path.Join(path.Dir(final), PartialPrefix+strconv.Itoa(x.partials))
 		if name == final {
 			continue
 		}
@@ -254,7 +261,7 @@ func (x *extraction) createPartial(final string) (string, *os.File, error) {
 }
 
 func (x *extraction) symlink(name string, hdr *tar.Header) error {
-	if !linkStaysInside(path.Dir(name), hdr.Linkname) {
+	if !LinkStaysInside(path.Dir(name), hdr.Linkname) {
 		return refusal(fmt.Sprintf("its target %q leads outside the destination", hdr.Linkname))
 	}
 	if err := x.clear(name); err != nil {
@@ -266,14 +273,14 @@ func (x *extraction) symlink(name string, hdr *tar.Header) error {
 	return nil
 }
 
-// linkStaysInside reports whether a symbolic link in the real directory dir
+// LinkStaysInside reports whether a symbolic link in the real directory dir
 // (relative to the destination) with the given target resolves inside the
 // destination. The target must be relative; it may climb with leading ".."
 // no higher than the destination and must then only descend: a ".." after a
 // name would climb from wherever that name leads, which need not be where
 // the name says. Every link is checked so, and none is created under a link,
 // so following any chain of them stays inside.
-func linkStaysInside(dir, target string) bool {
+func LinkStaysInside(dir, target string) bool {
 	if target == "" || strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
 		return false
 	}

@@ -1,4 +1,4 @@
-package runner
+package selfdetect
 
 import (
 	"os"
@@ -39,9 +39,9 @@ func TestContainerIDFromCgroupFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			got := containerIDFromCgroup(strings.NewReader(readFixture(t, tt.file)))
+			got := ContainerIDFromCgroup(strings.NewReader(readFixture(t, tt.file)))
 			if got != tt.want {
-				t.Errorf("containerIDFromCgroup(%s) = %q, want %q", tt.file, got, tt.want)
+				t.Errorf("ContainerIDFromCgroup(%s) = %q, want %q", tt.file, got, tt.want)
 			}
 		})
 	}
@@ -73,9 +73,9 @@ func TestContainerIDFromCgroupLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := containerIDFromCgroup(strings.NewReader(tt.input))
+			got := ContainerIDFromCgroup(strings.NewReader(tt.input))
 			if got != tt.want {
-				t.Errorf("containerIDFromCgroup(%q) = %q, want %q", tt.input, got, tt.want)
+				t.Errorf("ContainerIDFromCgroup(%q) = %q, want %q", tt.input, got, tt.want)
 			}
 		})
 	}
@@ -102,9 +102,9 @@ func TestContainerIDFromMountinfoFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			got, point := containerIDFromMountinfo(strings.NewReader(readFixture(t, tt.file)))
+			got, point := ContainerIDFromMountinfo(strings.NewReader(readFixture(t, tt.file)))
 			if got != tt.want || point != tt.wantPoint {
-				t.Errorf("containerIDFromMountinfo(%s) = %q, %q; want %q, %q", tt.file, got, point, tt.want, tt.wantPoint)
+				t.Errorf("ContainerIDFromMountinfo(%s) = %q, %q; want %q, %q", tt.file, got, point, tt.want, tt.wantPoint)
 			}
 		})
 	}
@@ -152,9 +152,9 @@ func TestContainerIDFromMountinfoLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := containerIDFromMountinfo(strings.NewReader(tt.input))
+			got, _ := ContainerIDFromMountinfo(strings.NewReader(tt.input))
 			if got != tt.want {
-				t.Errorf("containerIDFromMountinfo(%q) = %q, want %q", tt.input, got, tt.want)
+				t.Errorf("ContainerIDFromMountinfo(%q) = %q, want %q", tt.input, got, tt.want)
 			}
 		})
 	}
@@ -167,12 +167,12 @@ func FuzzContainerIDFromCgroup(f *testing.F) {
 	f.Add("0::/docker/" + strings.Repeat("a", 130) + "\n")
 	f.Add(":::\n::\n")
 	f.Fuzz(func(t *testing.T, input string) {
-		got := containerIDFromCgroup(strings.NewReader(input))
+		got := ContainerIDFromCgroup(strings.NewReader(input))
 		if got != "" && !fullID.MatchString(got) {
-			t.Errorf("containerIDFromCgroup(%q) = %q, want 64 lower-case hex digits or \"\"", input, got)
+			t.Errorf("ContainerIDFromCgroup(%q) = %q, want 64 lower-case hex digits or \"\"", input, got)
 		}
 		if got != "" && !strings.Contains(input, got) {
-			t.Errorf("containerIDFromCgroup(%q) = %q, which is not in the input", input, got)
+			t.Errorf("ContainerIDFromCgroup(%q) = %q, which is not in the input", input, got)
 		}
 	})
 }
@@ -184,18 +184,18 @@ func FuzzContainerIDFromMountinfo(f *testing.F) {
 	f.Add("1 2 3:4 /containers/" + strings.Repeat("f", 64) + "/hosts /etc/hosts\n")
 	f.Add("\n\n \t \n")
 	f.Fuzz(func(t *testing.T, input string) {
-		got, point := containerIDFromMountinfo(strings.NewReader(input))
+		got, point := ContainerIDFromMountinfo(strings.NewReader(input))
 		if got == "" {
 			return
 		}
 		if !fullID.MatchString(got) {
-			t.Errorf("containerIDFromMountinfo(%q) = %q, want 64 lower-case hex digits or \"\"", input, got)
+			t.Errorf("ContainerIDFromMountinfo(%q) = %q, want 64 lower-case hex digits or \"\"", input, got)
 		}
 		if !strings.Contains(input, "/containers/"+got+"/") && !strings.Contains(input, "/"+got+"/userdata/") {
-			t.Errorf("containerIDFromMountinfo(%q) = %q, which no /containers/<id>/ or <id>/userdata/ path in the input names", input, got)
+			t.Errorf("ContainerIDFromMountinfo(%q) = %q, which no /containers/<id>/ or <id>/userdata/ path in the input names", input, got)
 		}
 		if !strings.Contains(input, " "+point+" ") && !strings.Contains(input, " "+point+"\n") && !strings.HasSuffix(input, " "+point) {
-			t.Errorf("containerIDFromMountinfo(%q) = %q at %q, which is no mount point of the input", input, got, point)
+			t.Errorf("ContainerIDFromMountinfo(%q) = %q at %q, which is no mount point of the input", input, got, point)
 		}
 	})
 }

@@ -1,4 +1,9 @@
-package runner
+// Package selfdetect finds the container this process runs in, from
+// /proc/self/cgroup and /proc/self/mountinfo, and says how it found it. It
+// is pure: it reads those files (or a fixture) and asks no engine; runner
+// asks the engine about the container it names, and trusts it only after
+// checking.
+package selfdetect
 
 import (
 	"bufio"
@@ -22,44 +27,44 @@ var (
 // trusted to name it.
 var containerFiles = []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
 
-// selfDetection is the container this process runs in, and how it was found.
-type selfDetection struct {
+// Detection is the container this process runs in, and how it was found.
+type Detection struct {
 	ID  string // "" on a host
 	How string // for the debug line: the file and what in it named the id
 }
 
-// selfContainerID returns the id of the container this process runs in, or ""
+// ContainerID returns the id of the container this process runs in, or ""
 // when it runs on a host.
-func selfContainerID() string { return detectSelf().ID }
+func ContainerID() string { return Detect().ID }
 
-// detectSelf finds the container this process runs in. It tries
+// Detect finds the container this process runs in. It tries
 // /proc/self/cgroup first (cgroup v1, and v2 with the host's cgroup namespace)
 // and then /proc/self/mountinfo, where the engine's bind mount at this
 // process's /etc/hostname (or hosts, resolv.conf) names the container even
 // inside a private cgroup namespace (the default on cgroup v2 hosts). The
 // caller still checks the container's hostname before trusting its mounts.
-func detectSelf() selfDetection {
+func Detect() Detection {
 	if f, err := os.Open("/proc/self/cgroup"); err == nil {
-		id := containerIDFromCgroup(f)
+		id := ContainerIDFromCgroup(f)
 		f.Close()
 		if id != "" {
-			return selfDetection{ID: id, How: "/proc/self/cgroup"}
+			return Detection{ID: id, How: "/proc/self/cgroup"}
 		}
 	}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		defer f.Close()
-		if id, point := containerIDFromMountinfo(f); id != "" {
-			return selfDetection{ID: id, How: "/proc/self/mountinfo, the mount at " + point}
+		if id, point := ContainerIDFromMountinfo(f); id != "" {
+			return Detection{ID: id, How: "/proc/self/mountinfo, the mount at " + point}
 		}
 	}
-	return selfDetection{How: "no container id in /proc/self/cgroup or /proc/self/mountinfo"}
+	return Detection{How: "no container id in /proc/self/cgroup or /proc/self/mountinfo"}
 }
 
-// containerIDFromCgroup finds a container id in a /proc/self/cgroup listing:
+// ContainerIDFromCgroup finds a container id in a /proc/self/cgroup listing:
 // lines of "hierarchy:controllers:path", where the path of a container ends in
 // its id ("/docker/<id>", "/system.slice/docker-<id>.scope",
 // "/kubepods/.../<id>", "/machine.slice/libpod-<id>.scope").
-func containerIDFromCgroup(r io.Reader) string {
+func ContainerIDFromCgroup(r io.Reader) string {
 	s := bufio.NewScanner(r)
 	for s.Scan() {
 		parts := strings.SplitN(s.Text(), ":", 3)
@@ -73,7 +78,7 @@ func containerIDFromCgroup(r io.Reader) string {
 	return ""
 }
 
-// containerIDFromMountinfo finds a container id in a /proc/self/mountinfo
+// ContainerIDFromMountinfo finds a container id in a /proc/self/mountinfo
 // listing and returns it with the mount point that named it. Only a mount AT
 // this process's /etc/hostname (or /etc/hosts, /etc/resolv.conf) counts, with
 // the engine's file of the same name as its root: on a host, the same files
@@ -81,7 +86,7 @@ func containerIDFromCgroup(r io.Reader) string {
 // must never be taken for ours (also while the engine sets up another
 // container, its files show up mounted under that container's root). When a point is mounted over, the last line
 // (the mount on top) wins; /etc/hostname is asked first.
-func containerIDFromMountinfo(r io.Reader) (id, point string) {
+func ContainerIDFromMountinfo(r io.Reader) (id, point string) {
 	found := map[string]string{} // mount point -> id
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
