@@ -50,9 +50,9 @@ func startFailureCode(err error) int {
 	return ExitToolFailure
 }
 
-// runcExecFailure is runc's clause for a command it could not exec; the
-// group is its reason.
-var runcExecFailure = regexp.MustCompile(`\bexec: "[^"]*": (.*)`)
+// runcExecFailure is runc's clause for a command it could not exec, with or
+// without the command quoted; the group is its reason.
+var runcExecFailure = regexp.MustCompile(`\bexec: (?:"[^"]*": )?(.*)`)
 
 // catatonitExecFailure is the one line catatonit, Podman's init (--init),
 // prints when it cannot exec the build's command; it then exits 1, where
