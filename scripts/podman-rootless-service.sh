@@ -152,8 +152,13 @@ stop() {
     while read -r kind what; do
       case "$kind" in
         user) userdel "$what" 2>/dev/null || echo "podman-rootless-service.sh: could not remove user $what" >&2 ;;
-        file) [ -s "$what" ] || rm -f "$what" ;;
       esac
+    done <"$dir/created"
+    # Last, once userdel has taken the user's range out: the files and
+    # the backups (FILE-) that the shadow tools wrote beside them.
+    while read -r kind what; do
+      [ "$kind" = file ] || continue
+      [ -s "$what" ] || rm -f "$what" "$what-"
     done <"$dir/created"
   fi
   rm -rf "$dir"
