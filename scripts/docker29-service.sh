@@ -22,6 +22,8 @@
 # SIBLING_RUN_ENGINE_CACHE is where the built binaries are kept (default
 # ~/.cache/sibling-run/engines).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=namespaced-service.sh
+. "$(dirname "$0")/namespaced-service.sh"
 
 dockerd_module=github.com/moby/moby/v2/cmd/dockerd@v2.0.0-beta.24 # Docker Engine 29
 dockerd_version=29.0.0-moby-v2.0.0-beta.24
@@ -63,18 +65,7 @@ build() {
 }
 
 cgroup_parent() { echo "sibling-run-docker29-$(basename "$dir")"; }
-
-# cgroup_dirs lists the directories cgroupfs makes for the parent, one per
-# v1 hierarchy, or one in v2.
-cgroup_dirs() {
-  if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
-    echo "/sys/fs/cgroup/$(cgroup_parent)"
-  else
-    for h in /sys/fs/cgroup/*/; do
-      [ -L "${h%/}" ] || echo "${h}$(cgroup_parent)"
-    done
-  fi
-}
+cgroup_dirs() { cgroup_dirs_named "$(cgroup_parent)"; }
 
 start() {
   [ "$(id -u)" = 0 ] || { echo "docker29-service.sh: run as root (a rootful engine, like an agent host's)" >&2; exit 1; }
@@ -134,41 +125,15 @@ EOF
   exit 1
 }
 
-# netns prints the network namespace the daemon and its containers' bridge
-# live in: that of unshare's child, catatonit.
-netns() {
-  pid=$(cat "$dir/pid")
-  child=$(awk "{print \$1}" "/proc/$pid/task/$pid/children" 2>/dev/null)
-  [ -n "$child" ] || { echo "docker29-service.sh: no daemon runs for $dir" >&2; exit 1; }
-  echo "/proc/$child/ns/net"
-}
+netns() { service_netns "$dir"; }
 
 stop() {
   [ -d "$dir" ] || return 0
-  if [ -s "$dir/pid" ]; then
-    pid=$(cat "$dir/pid")
-    # unshare --kill-child ends the namespace's init, and the kernel every
-    # other process in it. setsid made unshare a group leader.
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-  # The containers' cgroups go once their processes are gone, deepest first.
-  leftover=()
-  for path in $(cgroup_dirs); do leftover+=("$path"); done
-  for path in "${leftover[@]}"; do
-    for _ in $(seq 1 25); do
-      [ -d "$path" ] || break
-      find "$path" -depth -type d -exec rmdir {} + 2>/dev/null || true
-      [ -d "$path" ] || break
-      sleep 0.2
-    done
-    [ ! -d "$path" ] || echo "docker29-service.sh: could not remove $path" >&2
-  done
-  # overlay2's mounts were in the daemon's mount namespace, gone with it.
+  end_service "$dir"
+  # The containers' cgroups; overlay2's mounts were in the daemon's mount
+  # namespace, gone with it.
+  # shellcheck disable=SC2046 # one path a word
+  remove_trees $(cgroup_dirs)
   rm -rf "$dir"
 }
 

@@ -17,6 +17,8 @@
 # Usage: scripts/podman-service.sh start DIR   (prints DOCKER_HOST's value)
 #        scripts/podman-service.sh stop DIR    (ends the service, removes DIR)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=namespaced-service.sh
+. "$(dirname "$0")/namespaced-service.sh"
 
 usage() {
   echo "usage: $0 start|stop DIR" >&2
@@ -28,15 +30,7 @@ dir=$2
 
 # cgroupfs makes this parent in each cgroup v1 hierarchy (or once in v2);
 # stop removes the ones that start found missing.
-cgroup_parents() {
-  if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
-    echo /sys/fs/cgroup/libpod_parent
-  else
-    for h in /sys/fs/cgroup/*/; do
-      [ -L "${h%/}" ] || echo "${h}libpod_parent"
-    done
-  fi
-}
+cgroup_parents() { cgroup_dirs_named libpod_parent; }
 
 start() {
   [ "$(id -u)" = 0 ] || { echo "podman-service.sh: run as root (a rootful service, like an agent host's)" >&2; exit 1; }
@@ -123,20 +117,9 @@ EOF
 
 stop() {
   [ -d "$dir" ] || return 0
-  if [ -s "$dir/pid" ]; then
-    pid=$(cat "$dir/pid")
-    # unshare --kill-child takes the namespace's init along, and with it
-    # every process in the namespace. setsid made unshare a group leader.
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
+  end_service "$dir"
   # The cgroups of the containers the service still had (cgroupfs names
-  # them libpod-<id>); the kernel ends their processes a moment after the
-  # namespace's init, and only then can they go.
+  # them libpod-<id>), and the mount points start made.
   leftover=()
   if [ -d "$dir/storage/vfs-containers" ]; then
     for entry in "$dir"/storage/vfs-containers/*; do
@@ -150,16 +133,7 @@ stop() {
   if [ -f "$dir/created" ]; then
     while read -r path; do leftover+=("$path"); done <"$dir/created"
   fi
-  for path in "${leftover[@]}"; do
-    # Deepest first: a cgroup directory goes once it has no children.
-    for _ in $(seq 1 25); do
-      [ -d "$path" ] || break
-      find "$path" -depth -type d -exec rmdir {} + 2>/dev/null || true
-      [ -d "$path" ] || break
-      sleep 0.2
-    done
-    [ ! -d "$path" ] || echo "podman-service.sh: could not remove $path" >&2
-  done
+  remove_trees "${leftover[@]}"
   rm -rf "$dir"
 }
 

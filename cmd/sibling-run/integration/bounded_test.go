@@ -25,7 +25,7 @@ import (
 func TestAnEngineThatNeverReportsTheExitDoesNotHangTheTask(t *testing.T) {
 	host := engineWithoutExitReports(t)
 	cmd := siblingRunCommand(t.TempDir(), []string{"DOCKER_HOST=" + host}, buildArgs("--stop-timeout", "1s", "sh", "-c", "echo ready; sleep 300")...)
-	stdout, stderr := newWatchedOutput(), newWatchedOutput()
+	stdout, stderr := newLineWatch("\n"), newLineWatch("")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestAnEngineThatNeverReportsTheExitDoesNotHangTheTask(t *testing.T) {
 		}
 	})
 	select {
-	case <-stdout.firstLine:
+	case <-stdout.seen:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the build printed nothing within 30s; stderr:\n%s", stderr)
 	}

@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,7 +29,7 @@ func TestEngineLostMidBuildEnds125AndReapCleansUpOnceItIsBack(t *testing.T) {
 	// The private engine has no bridge, hence --network none.
 	cmd := siblingRunCommand(t.TempDir(), []string{"DOCKER_HOST=" + engine.host},
 		buildArgs("--network", "none", "sh", "-c", "echo the build started; exec sleep 120")...)
-	stdout, stderr := newWatchedOutput(), newWatchedOutput()
+	stdout, stderr := newLineWatch("\n"), newLineWatch("")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -46,7 +44,7 @@ func TestEngineLostMidBuildEnds125AndReapCleansUpOnceItIsBack(t *testing.T) {
 		}
 	})
 	select {
-	case <-stdout.firstLine:
+	case <-stdout.seen:
 	case <-ended:
 		t.Fatalf("sibling-run ended before the build printed anything: exit %d; stderr:\n%s", cmd.ProcessState.ExitCode(), stderr)
 	case <-time.After(30 * time.Second):
@@ -175,32 +173,4 @@ func (e *privateEngine) assertEmpty(t *testing.T) {
 			t.Errorf("network %s left on the engine", n.Name)
 		}
 	}
-}
-
-// watchedOutput collects a process's output while it runs, and closes
-// firstLine when the first whole line has arrived.
-type watchedOutput struct {
-	mu        sync.Mutex
-	buf       bytes.Buffer
-	firstLine chan struct{}
-	seenLine  bool
-}
-
-func newWatchedOutput() *watchedOutput { return &watchedOutput{firstLine: make(chan struct{})} }
-
-func (w *watchedOutput) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if !w.seenLine && bytes.IndexByte(p, '\n') >= 0 {
-		w.seenLine = true
-		close(w.firstLine)
-	}
-	return len(p), nil
-}
-
-func (w *watchedOutput) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

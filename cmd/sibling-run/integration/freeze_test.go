@@ -279,8 +279,8 @@ func (e *privateEngine) thaw(t *testing.T) {
 	}
 }
 
-// lineWatch collects a process's stdout and stderr and closes seen once a
-// line containing trigger has arrived ("": never).
+// lineWatch collects a process's output and closes seen once trigger has
+// arrived ("\n": the first whole line; "": never).
 type lineWatch struct {
 	mu      sync.Mutex
 	buf     strings.Builder

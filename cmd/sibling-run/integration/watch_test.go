@@ -241,13 +241,13 @@ func TestReapWatchOutlivesAnEngineRestart(t *testing.T) {
 
 	// The private engine has no bridge, hence --network none.
 	cmd := siblingRunCommand(t.TempDir(), []string{hostEnv}, buildArgs("--network", "none", "sh", "-c", "echo ready; exec sleep 300")...)
-	stdout, stderr := newWatchedOutput(), newWatchedOutput()
+	stdout, stderr := newLineWatch("\n"), newLineWatch("")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-stdout.firstLine:
+	case <-stdout.seen:
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatalf("the build printed nothing within 30s; stderr:\n%s", stderr)
@@ -276,13 +276,13 @@ func TestReapWatchOutlivesAnEngineRestart(t *testing.T) {
 
 	// And it follows the restarted engine's events.
 	killed := siblingRunCommand(t.TempDir(), []string{hostEnv}, buildArgs("--network", "none", "sh", "-c", "echo ready; exec sleep 300")...)
-	out := newWatchedOutput()
+	out := newLineWatch("\n")
 	killed.Stdout = out
 	if err := killed.Start(); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-out.firstLine:
+	case <-out.seen:
 	case <-time.After(30 * time.Second):
 		_ = killed.Process.Kill()
 		t.Fatal("the second build printed nothing within 30s")
