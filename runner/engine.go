@@ -120,17 +120,8 @@ func isPodman(ctx context.Context, api Engine) bool {
 func initOnPodman(ctx context.Context, api Engine, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
 	defer cancel()
-	// The SDK's transport dials the engine's socket whatever the URL's host
-	// (unix, npipe, ssh); over TCP the host is the engine's address.
-	scheme, host := "http", "podman"
-	if u, err := url.Parse(api.DaemonHost()); err == nil && u.Scheme == "tcp" {
-		host = u.Host
-	}
+	endpoint := libpodURL(api, "/v4.0.0/libpod/containers/"+url.PathEscape(id)+"/init")
 	httpClient := api.HTTPClient()
-	if t, ok := httpClient.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
-		scheme = "https"
-	}
-	endpoint := fmt.Sprintf("%s://%s/v4.0.0/libpod/containers/%s/init", scheme, host, url.PathEscape(id))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
 	if err != nil {
 		return nil

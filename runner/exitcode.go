@@ -19,18 +19,40 @@ import (
 // (With --init, the init process reports the same cases as the build's own
 // exit codes: Docker's does with 127 and 126, Podman's with 1, see
 // initExecFailureCode.)
+//
+// Only the runtime's words about exec'ing the command count: an engine's
+// own failure that merely ends in an errno ("failed to mount runtime
+// directory for rootless netns: no such file or directory", rootless Podman
+// without a working network) is 125, never "not found".
 func startFailureCode(err error) int {
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "executable file not found"),
-		strings.Contains(msg, "no such file or directory"):
+	// Podman appends its cause to the runtime's message, whichever runtime
+	// it runs (runc, crun).
+	case strings.Contains(msg, "OCI runtime attempted to invoke a command that was not found"):
 		return ExitNotFound
-	case strings.Contains(msg, "permission denied"),
-		strings.Contains(msg, "is a directory"):
+	case strings.Contains(msg, "OCI permission denied"):
+		return ExitCannotInvoke
+	}
+	// runc (Docker's and Podman's): `exec: "CMD": REASON`.
+	m := runcExecFailure.FindStringSubmatch(msg)
+	if m == nil {
+		return ExitToolFailure
+	}
+	switch reason := m[1]; {
+	case strings.Contains(reason, "executable file not found"),
+		strings.Contains(reason, "no such file or directory"):
+		return ExitNotFound
+	case strings.Contains(reason, "permission denied"),
+		strings.Contains(reason, "is a directory"):
 		return ExitCannotInvoke
 	}
 	return ExitToolFailure
 }
+
+// runcExecFailure is runc's clause for a command it could not exec, with or
+// without the command quoted; the group is its reason.
+var runcExecFailure = regexp.MustCompile(`\bexec: (?:"[^"]*": )?(.*)`)
 
 // catatonitExecFailure is the one line catatonit, Podman's init (--init),
 // prints when it cannot exec the build's command; it then exits 1, where

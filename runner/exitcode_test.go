@@ -28,6 +28,32 @@ func TestStartFailureCode(t *testing.T) {
 		{"directory as command",
 			`Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/etc": is a directory: unknown`,
 			ExitCannotInvoke},
+		// Rootless Podman 4.3 (runc), from its libpod init call, which the run
+		// makes when the attach is refused (runner/stream.go).
+		{"Podman rootless, command not in PATH",
+			`runc: runc create failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: OCI runtime attempted to invoke a command that was not found`,
+			ExitNotFound},
+		{"Podman rootless, absolute path that does not exist",
+			`runc: runc create failed: unable to start container process: exec: "/opt/build.sh": stat /opt/build.sh: no such file or directory: OCI runtime attempted to invoke a command that was not found`,
+			ExitNotFound},
+		{"Podman rootless, file that is not executable",
+			`runc: runc create failed: unable to start container process: exec: "/etc/passwd": permission denied: OCI permission denied`,
+			ExitCannotInvoke},
+		{"Podman rootless, directory as command",
+			`runc: runc create failed: unable to start container process: exec: "/etc": permission denied: OCI permission denied`,
+			ExitCannotInvoke},
+		// Issue 24: the engine's network failed, and its errno read as "not found".
+		{"Podman rootless, network namespace failed",
+			`failed to mount runtime directory for rootless netns: no such file or directory`,
+			ExitToolFailure},
+		// Constructed in runc 1.1's wording: errors of the container's setup
+		// that end in an errno, with no exec clause.
+		{"runc, a mount that failed",
+			`Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error mounting "/srv/x" to rootfs at "/x": stat /srv/x: no such file or directory: unknown`,
+			ExitToolFailure},
+		{"runc, a device the runtime needs that is refused",
+			`Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: open /dev/net/tun: permission denied: unknown`,
+			ExitToolFailure},
 		{"port already taken",
 			`Error response from daemon: driver failed programming external connectivity on endpoint sibling-run-x (0b9c): Bind for 0.0.0.0:8080 failed: port is already allocated`,
 			ExitToolFailure},

@@ -45,17 +45,27 @@ func planChecked(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	if err != nil {
 		return p, err
 	}
+	self := selfdetect.Detect()
+	cfg.Log.Debug().Str("container", self.ID).Str("found_in", self.How).Msg("where sibling-run runs")
 	user, err := resolveUser(cfg.User, workdir)
 	if err != nil {
 		return p, err
+	}
+	// On a host the owner is the host's uid; in an agent of a rootless
+	// engine it is already the containers' own.
+	if cfg.User == "" && len(cfg.VolumesFrom) == 0 && self.ID == "" && mayBeRootless(api.DaemonHost()) {
+		if user, err = inEngineUserns(user, podmanUserns(ctx, api), workdir); err != nil {
+			return p, err
+		}
+		if user.RootlessHost > 0 {
+			cfg.Log.Debug().Int("owner", user.RootlessHost).Str("user", user.Spec).Msg("rootless Podman: the build runs as the directory's owner in the engine's user namespace")
+		}
 	}
 	cfg.User, env = user.Spec, withUserEnv(env, user)
 	artifacts, err := planArtifacts(cfg.Artifacts, cfg.ArtifactMaxSize, workdir, cfg.Workdir)
 	if err != nil {
 		return p, err
 	}
-	self := selfdetect.Detect()
-	cfg.Log.Debug().Str("container", self.ID).Str("found_in", self.How).Msg("where sibling-run runs")
 	mounts, err := planMounts(ctx, api, cfg, workdir, self)
 	if err != nil {
 		return p, err

@@ -34,6 +34,9 @@ type buildUser struct {
 	UID, GID int
 	// Name is the build's USER; "" leaves USER unset.
 	Name string
+	// RootlessHost is the working directory's owner on the host when UID
+	// is that owner inside a rootless engine's user namespace; 0 otherwise.
+	RootlessHost int
 }
 
 // numericNonRoot reports whether the build's uid is a number other than 0,
@@ -284,6 +287,11 @@ func readPasswd(ctx context.Context, api Engine, id string) ([]byte, int64, erro
 // that others cannot enter (mode o-x: t.TempDir, mktemp -d) is no door.
 func refuseRootDoor(workdir string, u buildUser, allowed bool) error {
 	root := u.UID == 0 || u.Spec == "root" || strings.HasPrefix(u.Spec, "root:")
+	// Root inside a rootless engine is the directory's owner outside: what
+	// it leaves is set-id to that user at most, and it cannot make devices.
+	if u.RootlessHost > 0 {
+		return nil
+	}
 	if !root || allowed || !reachableByOthers(workdir) {
 		return nil
 	}
