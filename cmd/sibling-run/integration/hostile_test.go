@@ -198,7 +198,7 @@ func raceTally(t *testing.T, out string) {
 // host's /, builds with -w PLAN1/sub start in a loop. None may get anything
 // but PLAN1/sub; refusals are allowed.
 func TestARaceOfLinksInTheVolumeGetsNoBuildAnotherDirectory(t *testing.T) {
-	notUnderPodman(t, "open gap (docs/podman.md): in one full run under load, 27 of 70 builds under Podman 4.3 ran in the plan's directory instead of its sub with the check passing, unexplained so far; two runs of this test alone (37 and 49 builds) got none")
+	notUnderPodman(t, "open gap (docs/podman.md): in one full run under load, 27 of 70 builds under Podman 4.3 ran in the plan's directory instead of its sub with the check passing, unexplained so far; three runs of this test alone (37, 49 and 54 builds, one under load) got none")
 	w := newIsoWorld(t)
 	prep := "mkdir -p " + isoPlan + "/sub && touch " + isoPlan + "/sub/mine && chmod -R a+rwX " + isoPlan
 	if out, code := runContainer(t, &container.Config{Image: busyboxImage, Cmd: []string{"sh", "-c", prep}}, &container.HostConfig{Mounts: w.mounts()}); code != 0 {
