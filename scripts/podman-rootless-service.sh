@@ -22,6 +22,8 @@
 # Usage: scripts/podman-rootless-service.sh start DIR [USER]  (prints DOCKER_HOST's value)
 #        scripts/podman-rootless-service.sh stop DIR
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=namespaced-service.sh
+. "$(dirname "$0")/namespaced-service.sh"
 
 usage() {
   echo "usage: $0 start DIR [USER] | stop DIR" >&2
@@ -129,17 +131,9 @@ EOF
 
 stop() {
   [ -d "$dir" ] || return 0
-  if [ -s "$dir/pid" ]; then
-    pid=$(cat "$dir/pid")
-    # unshare --kill-child takes the namespace's init along, and with it
-    # every process in the namespace (conmon, the pause process, containers).
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
+  # Every process in the namespace goes with it: conmon, the pause
+  # process, the containers.
+  end_service "$dir"
   # Files the user's namespace made belong to subordinate ids; root removes
   # them all the same.
   if [ -f "$dir/created" ]; then
