@@ -48,7 +48,10 @@ label=()
 progress_seconds=20
 started=$SECONDS
 
+say() { echo "$*"; }
 die() { printf 'agent-images.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=progress.sh
+. "$here/scripts/progress.sh"
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 
 context="" progress_pid=""
@@ -62,26 +65,10 @@ trap cleanup EXIT
 # says every progress_seconds that it still builds (with the log's last
 # line), and shows the log's end only when it fails.
 build() {
-  local tag=$1 old t0=$SECONDS next status=0 log=$context/build.log
+  local tag=$1 old
   shift
   old=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
-  docker build "${label[@]}" -t "$tag" "$@" >"$log" 2>&1 &
-  progress_pid=$!
-  next=$((SECONDS + progress_seconds))
-  while kill -0 "$progress_pid" 2>/dev/null; do
-    sleep 1
-    if [ "$SECONDS" -ge "$next" ]; then
-      echo "building $tag: $((SECONDS - t0))s so far; $(tail -n 1 "$log" | cut -c1-100)"
-      next=$((SECONDS + progress_seconds))
-    fi
-  done
-  wait "$progress_pid" || status=$?
-  progress_pid=""
-  if [ "$status" -ne 0 ]; then
-    tail -n 40 "$log" >&2
-    die "building $tag failed"
-  fi
-  echo "built $tag in $((SECONDS - t0))s"
+  run_with_progress "building $tag" docker build "${label[@]}" -t "$tag" "$@"
   # The image the tag named before is left untagged; remove it unless a
   # container still uses it (the engine refuses then).
   if [ -n "$old" ] && [ "$old" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then

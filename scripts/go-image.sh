@@ -47,31 +47,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run_with_progress WHAT COMMAND... runs COMMAND with its output in a log;
-# every progress_seconds it says that WHAT still runs, with the log's last
-# line. On failure it prints the log's end and fails.
-run_with_progress() {
-  local what=$1 log t0=$SECONDS next status=0
-  shift
-  log=$context/progress.log
-  "$@" >"$log" 2>&1 &
-  progress_pid=$!
-  next=$((SECONDS + progress_seconds))
-  while kill -0 "$progress_pid" 2>/dev/null; do
-    sleep 1
-    if [ "$SECONDS" -ge "$next" ]; then
-      say "$what: $((SECONDS - t0))s so far; $(tail -n 1 "$log" | cut -c1-100)"
-      next=$((SECONDS + progress_seconds))
-    fi
-  done
-  wait "$progress_pid" || status=$?
-  progress_pid=""
-  if [ "$status" -ne 0 ]; then
-    tail -n 30 "$log" >&2
-    die "$what failed (exit $status)"
-  fi
-  say "$what: done in $((SECONDS - t0))s"
-}
+# shellcheck source-path=SCRIPTDIR source=progress.sh
+. "$here/scripts/progress.sh"
 
 go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 [ -x "$go" ] || die "no go command found; install an official Go release or set GO=/path/to/go"
