@@ -425,8 +425,23 @@ func waitExitCode(t *testing.T, cmd *exec.Cmd, stderr fmt.Stringer) int {
 }
 
 // startSiblingRun starts sibling-run in the background and returns once the
-// build has printed its first line, so the sibling surely runs.
+// build has printed its first line, so the sibling surely runs. A run the
+// test has not waited for is killed when the test ends.
 func startSiblingRun(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd, stderr, _ := startUntilFirstLine(t, dir, func(cmd *exec.Cmd) {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}, args...)
+	return cmd, stderr
+}
+
+// startUntilFirstLine starts sibling-run with args in dir, registers stop
+// for the test's end, and returns once the build's first line (returned,
+// without its newline) has arrived; the rest of stdout is discarded.
+func startUntilFirstLine(t *testing.T, dir string, stop func(*exec.Cmd), args ...string) (*exec.Cmd, *bytes.Buffer, string) {
 	t.Helper()
 	cmd := siblingRunCommand(dir, nil, args...)
 	stdout, err := cmd.StdoutPipe()
@@ -438,12 +453,7 @@ func startSiblingRun(t *testing.T, dir string, args ...string) (*exec.Cmd, *byte
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	t.Cleanup(func() { stop(cmd) })
 	first := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -455,10 +465,11 @@ func startSiblingRun(t *testing.T, dir string, args ...string) (*exec.Cmd, *byte
 		if line == "" {
 			t.Fatalf("sibling-run ended before the build printed anything; stderr:\n%s", stderr.String())
 		}
+		return cmd, &stderr, strings.TrimSpace(line)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the build printed nothing within 30s; stderr:\n%s", stderr.String())
 	}
-	return cmd, &stderr
+	return nil, nil, ""
 }
 
 // runContainer runs a helper container of the test's own (an agent, a data

@@ -1,12 +1,10 @@
 package integration
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sibling-run/runner"
 	"strconv"
@@ -95,37 +93,12 @@ func TestBuildsCannotReachEachOtherNorTheAgents(t *testing.T) {
 // when the test ends.
 func startServingBuild(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	cmd := siblingRunCommand(dir, nil, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
+	_, _, line := startUntilFirstLine(t, dir, func(cmd *exec.Cmd) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
-	})
-	first := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		first <- strings.TrimSpace(line)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case line := <-first:
-		if line == "" {
-			t.Fatalf("the serving build printed no address; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(300 * time.Millisecond) // httpd starts after the address
-		return line
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the serving build printed nothing within 30s; stderr:\n%s", stderr.String())
-		return ""
-	}
+	}, args...)
+	time.Sleep(300 * time.Millisecond) // httpd starts after the address
+	return line
 }
 
 // startAgentLike starts a container on the engine's default bridge, as an
