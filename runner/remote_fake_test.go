@@ -182,17 +182,17 @@ func TestRemoteRunRemovesTheVolumeOnEveryPath(t *testing.T) {
 	shortBounds(t)
 	for _, tc := range []struct {
 		name  string
-		build fakeengine.Build
+		build func() *fakeengine.Build
 		setUp func(e *fakeengine.Engine, cfg *Config) context.Context
 		check func(t *testing.T, res Result, err error, e *fakeengine.Engine)
 	}{
-		{"failed build", fakeengine.Build{ExitCode: 3}, nil, func(t *testing.T, res Result, err error, e *fakeengine.Engine) {
+		{"failed build", func() *fakeengine.Build { return &fakeengine.Build{ExitCode: 3} }, nil, func(t *testing.T, res Result, err error, e *fakeengine.Engine) {
 			if err != nil || res.ExitCode != 3 {
 				t.Errorf("got %v, %v; want exit 3", res, err)
 			}
 			callOrder(t, e, "ContainerStart", "CopyFromContainer", "ContainerRemove", "VolumeRemove")
 		}},
-		{"start fails", fakeengine.Build{}, func(e *fakeengine.Engine, _ *Config) context.Context {
+		{"start fails", func() *fakeengine.Build { return &fakeengine.Build{} }, func(e *fakeengine.Engine, _ *Config) context.Context {
 			e.Fail("ContainerStart", errors.New("OCI runtime create failed: exec: \"make\": executable file not found in $PATH"))
 			return context.Background()
 		}, func(t *testing.T, _ Result, err error, e *fakeengine.Engine) {
@@ -200,7 +200,7 @@ func TestRemoteRunRemovesTheVolumeOnEveryPath(t *testing.T) {
 				t.Errorf("got %v, want 127", err)
 			}
 		}},
-		{"copy in fails", fakeengine.Build{}, func(e *fakeengine.Engine, _ *Config) context.Context {
+		{"copy in fails", func() *fakeengine.Build { return &fakeengine.Build{} }, func(e *fakeengine.Engine, _ *Config) context.Context {
 			e.Fail("CopyToContainer", errors.New("no space left on device"))
 			return context.Background()
 		}, func(t *testing.T, _ Result, err error, e *fakeengine.Engine) {
@@ -208,7 +208,7 @@ func TestRemoteRunRemovesTheVolumeOnEveryPath(t *testing.T) {
 				t.Errorf("got %v, calls %v; want 125 and no start", err, e.Calls())
 			}
 		}},
-		{"timeout", fakeengine.Build{UntilSignalled: true}, func(_ *fakeengine.Engine, cfg *Config) context.Context {
+		{"timeout", func() *fakeengine.Build { return &fakeengine.Build{UntilSignalled: true} }, func(_ *fakeengine.Engine, cfg *Config) context.Context {
 			cfg.Timeout = 50 * time.Millisecond
 			return context.Background()
 		}, func(t *testing.T, _ Result, err error, e *fakeengine.Engine) {
@@ -218,7 +218,7 @@ func TestRemoteRunRemovesTheVolumeOnEveryPath(t *testing.T) {
 			}
 			callOrder(t, e, "ContainerKill", "CopyFromContainer", "ContainerRemove", "VolumeRemove")
 		}},
-		{"cancel", fakeengine.Build{UntilSignalled: true}, func(e *fakeengine.Engine, _ *Config) context.Context {
+		{"cancel", func() *fakeengine.Build { return &fakeengine.Build{UntilSignalled: true} }, func(e *fakeengine.Engine, _ *Config) context.Context {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			e.Before("ContainerStart", func() { time.AfterFunc(20*time.Millisecond, func() { cancel(errors.New("cancelled by the test")) }) })
 			return ctx
@@ -230,8 +230,7 @@ func TestRemoteRunRemovesTheVolumeOnEveryPath(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			workdir := t.TempDir()
-			b := tc.build
-			e, v := remoteEngine(t, workdir, &b)
+			e, v := remoteEngine(t, workdir, tc.build())
 			r := newFakeRun()
 			cfg := remoteConfig(r, workdir)
 			ctx := context.Background()
