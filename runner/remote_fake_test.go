@@ -46,7 +46,9 @@ func remoteEngine(t *testing.T, workdir string, b *fakeengine.Build) (*fakeengin
 	v := &remoteVolume{bodies: map[string][]byte{}}
 	e.ContainerListFunc = func(context.Context, container.ListOptions) ([]container.Summary, error) { return nil, nil }
 	e.NetworkListFunc = func(context.Context, network.ListOptions) ([]network.Summary, error) { return nil, nil }
-	e.VolumeListFunc = func(context.Context, volume.ListOptions) (volume.ListResponse, error) { return volume.ListResponse{}, nil }
+	e.VolumeListFunc = func(context.Context, volume.ListOptions) (volume.ListResponse, error) {
+		return volume.ListResponse{}, nil
+	}
 	e.NetworkInspectFunc = func(context.Context, string, network.InspectOptions) (network.Inspect, error) {
 		return network.Inspect{Name: BuildsNetwork}, nil
 	}
