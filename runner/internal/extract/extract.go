@@ -97,9 +97,12 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 		if err != nil {
 			return written, fmt.Errorf("reading the archive: %w; what follows in it was not copied", err)
 		}
-		name, ok := entryName(hdr.Name)
-		if ok && x.mirror != nil {
-			name, ok = x.mirror.underTop(name)
+		var name string
+		var ok bool
+		if x.mirror != nil {
+			name, ok = x.mirror.rebase(hdr)
+		} else {
+			name, ok = entryName(hdr.Name)
 		}
 		if !ok {
 			x.refuse(hdr.Name, "its name leads outside the destination")

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path"
 	"sort"
 	"strings"
 
@@ -51,7 +52,10 @@ type MirrorStats struct {
 type mirroring struct {
 	opts MirrorOptions
 	top  string // the stream's top name, the directory the engine sent
-	seen map[string]bool
+	// rooted is set when the stream names the directory "/" (Podman);
+	// sawTop once the directory's own entry came.
+	started, rooted, sawTop bool
+	seen                    map[string]bool
 	// left are the files left as they were; counted, the entries taken.
 	left    map[string]bool
 	entries int
@@ -75,18 +79,61 @@ func Mirror(r io.Reader, dest *os.Root, opts MirrorOptions, log zerolog.Logger) 
 	if err != nil {
 		return stats, err
 	}
+	if !m.sawTop {
+		// Not the archive of a directory as this reads one: removing what
+		// did not come back would remove everything.
+		return stats, errors.New("the engine's archive holds no entry for the working directory itself")
+	}
 	stats.Removed, stats.NotRemoved = m.removeUnseen(dest)
 	return stats, nil
 }
 
-// underTop turns a cleaned entry name into one relative to the destination:
-// the first entry's first component is the top, and every entry must lie
-// under it.
-func (m *mirroring) underTop(name string) (string, bool) {
-	first, rest, _ := strings.Cut(name, "/")
-	if m.top == "" {
-		m.top = first
+// rebase turns an entry's name (and a hard link's target) into one
+// relative to the destination. Docker names the entries after the
+// directory sent ("job/", "job/a"), the first entry's name being the top;
+// Podman 4.3 names those of a mount point from the root ("/", "/a"); a
+// stream may also start with "./". Every entry must lie under that top.
+func (m *mirroring) rebase(hdr *tar.Header) (string, bool) {
+	if !m.started {
+		m.started = true
+		if path.Clean(hdr.Name) == "/" {
+			m.rooted = true
+		} else if first, ok := entryName(hdr.Name); ok {
+			m.top, _, _ = strings.Cut(first, "/")
+		}
 	}
+	name, ok := m.underTop(hdr.Name)
+	if ok && name == "." {
+		m.sawTop = true
+	}
+	if ok && hdr.Typeflag == tar.TypeLink {
+		target, inside := m.underTop(hdr.Linkname)
+		if !inside {
+			return "", false
+		}
+		hdr.Linkname = target
+	}
+	return name, ok
+}
+
+func (m *mirroring) underTop(raw string) (string, bool) {
+	if m.rooted {
+		if !strings.HasPrefix(raw, "/") {
+			return "", false
+		}
+		if rest := strings.TrimLeft(raw, "/"); rest != "" {
+			return entryName(rest)
+		}
+		return ".", true
+	}
+	name, ok := entryName(raw)
+	if !ok || m.top == "" {
+		return "", false
+	}
+	if m.top == "." { // "./", "./a": already relative
+		return name, true
+	}
+	first, rest, _ := strings.Cut(name, "/")
 	if first != m.top {
 		return "", false
 	}

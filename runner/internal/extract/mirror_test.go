@@ -185,3 +185,46 @@ func TestMirrorBoundsItsWarnings(t *testing.T) {
 		t.Errorf("%d log lines for 5000 refused entries", n)
 	}
 }
+
+// Podman 4.3 names the entries of a mount point from "/"; hard links are
+// named like entries, and rebased alike.
+func TestMirrorTakesBothNamings(t *testing.T) {
+	for _, tc := range []struct{ name, top string }{{"docker", "job/"}, {"podman", "/"}, {"dot", "./"}} {
+		dest := t.TempDir()
+		writeFiles(t, dest, map[string]string{"gone": "x"})
+		data := archive(dir(tc.top), file(tc.top+"a", "A"), hardlink(tc.top+"b", tc.top+"a"), dir(tc.top+"d/"), file(tc.top+"d/f", "F"))
+		stats, log, err := mirrorInto(t, dest, data, MirrorOptions{Sent: []string{".", "gone"}})
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tc.name, err, log)
+		}
+		for name, want := range map[string]string{"a": "A", "b": "A", "d/f": "F"} {
+			if got, err := os.ReadFile(filepath.Join(dest, name)); err != nil || string(got) != want {
+				t.Errorf("%s: %s: %q, %v", tc.name, name, got, err)
+			}
+		}
+		if stats.Removed != 1 {
+			t.Errorf("%s: stats %+v, want gone removed", tc.name, stats)
+		}
+	}
+}
+
+// A stream whose entries are all refused, or that lacks the directory's own
+// entry, is not the directory: removing what did not come back would
+// remove everything, so nothing is removed.
+func TestMirrorWithoutTheDirectoryRemovesNothing(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"all refused":  archive(file("/abs", "x"), file("/etc/y", "y")),
+		"no top entry": archive(file("job/a", "A")),
+		"empty":        archive(),
+	} {
+		dest := t.TempDir()
+		writeFiles(t, dest, map[string]string{"kept": "x"})
+		_, _, err := mirrorInto(t, dest, data, MirrorOptions{Sent: []string{".", "kept"}})
+		if _, serr := os.Stat(filepath.Join(dest, "kept")); serr != nil {
+			t.Errorf("%s: the local file was removed (%v)", name, err)
+		}
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
