@@ -44,14 +44,7 @@ func remoteEngine(t *testing.T, workdir string, b *fakeengine.Build) (*fakeengin
 	e.Host = "tcp://builder.test:2376"
 	e.Runs(b)
 	v := &remoteVolume{bodies: map[string][]byte{}}
-	e.ContainerListFunc = func(context.Context, container.ListOptions) ([]container.Summary, error) { return nil, nil }
-	e.NetworkListFunc = func(context.Context, network.ListOptions) ([]network.Summary, error) { return nil, nil }
-	e.VolumeListFunc = func(context.Context, volume.ListOptions) (volume.ListResponse, error) {
-		return volume.ListResponse{}, nil
-	}
-	e.NetworkInspectFunc = func(context.Context, string, network.InspectOptions) (network.Inspect, error) {
-		return network.Inspect{Name: BuildsNetwork}, nil
-	}
+	quietEngine(e)
 	e.VolumeCreateFunc = func(_ context.Context, o volume.CreateOptions) (volume.Volume, error) {
 		v.created, v.labels = append(v.created, o.Name), o.Labels
 		return volume.Volume{Name: o.Name}, nil

@@ -50,16 +50,21 @@ func agentEngine(t *testing.T, workdir string, b *fakeengine.Build) *fakeengine.
 		}
 		return inspectSibling(ctx, id)
 	}
+	quietEngine(e)
+	return e
+}
+
+// quietEngine sets e's calls for an engine with no orphans to clear and the
+// network that builds share already there.
+func quietEngine(e *fakeengine.Engine) {
 	e.ContainerListFunc = func(context.Context, container.ListOptions) ([]container.Summary, error) { return nil, nil }
 	e.NetworkListFunc = func(context.Context, network.ListOptions) ([]network.Summary, error) { return nil, nil }
 	e.VolumeListFunc = func(context.Context, volume.ListOptions) (volume.ListResponse, error) {
 		return volume.ListResponse{}, nil
 	}
-	// The network that builds share is there already.
 	e.NetworkInspectFunc = func(context.Context, string, network.InspectOptions) (network.Inspect, error) {
 		return network.Inspect{Name: BuildsNetwork}, nil
 	}
-	return e
 }
 
 func agentConfig(r *fakeRun, workdir string) Config {

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
 
 	"sibling-run/runner"
@@ -27,28 +25,10 @@ func remoteArgs(extra ...string) []string {
 	return buildArgs(append([]string{"--remote=true"}, extra...)...)
 }
 
-// runVolumesWith lists the run volumes (remote mode) that carry all labels;
-// the engine filters by the role only (Podman 4.3 matches any one of
-// several label filters).
+// runVolumesWith lists the run volumes (remote mode) that carry all labels.
 func runVolumesWith(t *testing.T, labels ...string) []*volume.Volume {
 	t.Helper()
-	args := filters.NewArgs(filters.Arg("label", runner.LabelRole+"=workdir"))
-	list, err := api.VolumeList(context.Background(), volume.ListOptions{Filters: args})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vols []*volume.Volume
-	for _, v := range list.Volumes {
-		all := true
-		for _, l := range labels {
-			key, value, _ := strings.Cut(l, "=")
-			all = all && v.Labels[key] == value
-		}
-		if all {
-			vols = append(vols, v)
-		}
-	}
-	return vols
+	return volumesWith(t, runner.LabelRole+"=workdir", labels...)
 }
 
 // assertNoRunVolume fails t when the run of pid left its volume.
