@@ -206,11 +206,13 @@ export XDG_CACHE_HOME=$tmp/cache
   sr=("$tmp/sibling-run" --image "$image" --label "$label" --workdir "$work")
   [ "$(id -u)" = 0 ] || sr+=(--user 0:0) # the goal's row runs as root, like docker run
   sr_user=("$tmp/sibling-run" --image "$image" --label "$label" --workdir "$work_user")
+  # The remote mode forced on this engine: the working directory goes through a volume of the run's own.
+  sr_remote=("$tmp/sibling-run" --image "$image" --label "$label" --workdir "$work" --remote=true)
   dk=(docker run --rm --label "$label" "$image")
   dk_user=(docker run --rm --label "$label" --user "$build_user" "$image")
   dn=(docker run --rm --label "$label" --log-driver none "$image")
 }
-declare -A tool_name=([sr]=sibling-run [sr_user]="sibling-run as $build_user" [dk]="docker run --rm"
+declare -A tool_name=([sr]=sibling-run [sr_remote]="sibling-run --remote=true" [sr_user]="sibling-run as $build_user" [dk]="docker run --rm"
   [dk_user]="docker run --rm --user $build_user" [dn]="docker run --rm --log-driver none")
 
 loads=()
@@ -254,6 +256,8 @@ note "lifecycle: $pairs alternating pairs of \`true\`, as root"
 lifecycle life sr dk
 note "lifecycle: $pairs alternating pairs of \`true\`, as $build_user"
 lifecycle user sr_user dk_user
+note "lifecycle: $pairs alternating pairs of \`true\`, --remote=true against the default"
+lifecycle remote sr_remote sr
 fi
 
 # --- concurrency ----------------------------------------------------------------
@@ -486,6 +490,7 @@ Machine: $(nproc) CPUs, ${mem_gib} GiB memory, Docker engine $engine ($driver), 
 | --- | ---: | ---: | ---: | --- | --- |
 | lifecycle of \`true\` as root, wall ms, median (min–max) of $pairs alternating pairs; docker: \`docker run --rm\` | $(cell life.a 0) | $(cell life.b 0) | $(cell life.ratio 2) | ≤ 1.0 | $(met "$(median life.ratio) <= 1.0") |
 | lifecycle of \`true\` as $build_user (the working directory's owner), wall ms, the same; docker: \`docker run --rm --user $build_user\` ¹ | $(cell user.a 0) | $(cell user.b 0) | $(cell user.ratio 2) | | |
+| lifecycle of \`true\` with \`--remote=true\` (copy in and back through a volume of the run's own), wall ms, the same; against sibling-run's default (the directory mounted) | $(cell remote.a 0) | $(cell remote.b 0) | $(cell remote.ratio 2) | | |
 | $conc builds at once (\`$conc_script\`), total wall s, median (min–max) of $conc_rounds alternating rounds; docker: \`docker run --rm\` ² | $(cell conc.sr 2) | $(cell conc.dk 2) | $(cell conc.ratio 2) | | |
 | output of $mib MiB to stdout, MB/s of wall time, median (min–max) of $runs rounds; docker: \`docker run --rm --log-driver none\` ³ | $(cell "out$mib.sr" 0) | $(cell "out$mib.dn" 0) | $(cell "out$mib.ratio_none" 2) | ≥ 0.95 | $(met "$(median "out$mib.ratio_none") >= 0.95") |
 | the same; docker: \`docker run --rm\`, the engine's default logging | $(cell "out$mib.sr" 0) | $(cell "out$mib.dk" 0) | $(cell "out$mib.ratio_default" 2) | ≥ 4 | $(met "$(median "out$mib.ratio_default") >= 4") |

@@ -39,12 +39,18 @@ func nonRootDir(t *testing.T) string {
 	return dir
 }
 
-// cacheVolumes lists the cache volumes carrying all labels. The engine
-// filters by the first only: Podman 4.3 lists volumes that match any one of
-// several label filters.
+// cacheVolumes lists the cache volumes carrying all labels.
 func cacheVolumes(t *testing.T, labels ...string) []*volume.Volume {
 	t.Helper()
-	args := filters.NewArgs(filters.Arg("label", runner.LabelCache+"=true"))
+	return volumesWith(t, runner.LabelCache+"=true", labels...)
+}
+
+// volumesWith lists the volumes carrying the label first and all labels.
+// The engine filters by the first only: Podman 4.3 lists volumes that match
+// any one of several label filters.
+func volumesWith(t *testing.T, first string, labels ...string) []*volume.Volume {
+	t.Helper()
+	args := filters.NewArgs(filters.Arg("label", first))
 	list, err := api.VolumeList(context.Background(), volume.ListOptions{Filters: args})
 	if err != nil {
 		t.Fatal(err)

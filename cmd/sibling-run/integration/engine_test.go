@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -404,6 +405,16 @@ func assertCreatedNothing(t *testing.T, r result) {
 	}
 	for _, n := range networks {
 		t.Errorf("sibling-run (pid %d) created network %s", r.pid, n.Name)
+	}
+	volumes, err := api.VolumeList(ctx, volume.ListOptions{Filters: args})
+	if err != nil {
+		t.Fatalf("listing volumes: %v", err)
+	}
+	for _, v := range volumes.Volumes {
+		// Podman 4.3 matches any one of several label filters.
+		if v.Labels[runner.LabelOwnerPID] == strconv.Itoa(r.pid) && v.Labels[runner.LabelOwner] == "host:"+host {
+			t.Errorf("sibling-run (pid %d) created volume %s", r.pid, v.Name)
+		}
 	}
 }
 
