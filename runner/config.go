@@ -30,6 +30,10 @@ type Config struct {
 	// automatic: this process's own container, or a bind mount on a host.
 	// Either way the sibling gets Workdir alone, not the volumes.
 	VolumesFrom []string
+	// Remote says whether Workdir is copied to the engine, into a volume of
+	// the run's own, and its changes back (see remote.go), instead of
+	// mounted; "" is RemoteAuto.
+	Remote RemoteMode
 	// Docker gives the build the engine: its socket and the socket's group,
 	// or DOCKER_HOST for a TCP engine.
 	Docker bool

@@ -25,6 +25,9 @@ type mountPlan struct {
 	// racy (see workdircheck.go): the sibling then checks it before the
 	// build's command runs. nil when no check is needed.
 	Check *DirIdentity
+	// RunVolume holds the working directory when it is copied to a remote
+	// engine (remote.go); nil when it is mounted.
+	RunVolume *runVolume
 }
 
 // hostBindMode is the Mode of a working directory bound from the host.
@@ -49,60 +52,14 @@ func planMounts(ctx context.Context, api Engine, cfg Config, workdir string, sel
 	if err != nil {
 		return plan, fmt.Errorf("working directory %s: %w", cfg.Workdir, err)
 	}
-	// shared are the mounts that may hold the working directory; mine are
-	// this container's, where the engine's socket comes from.
-	var shared, mine []sharedMount
-	onHost := len(cfg.VolumesFrom) == 0 && self.ID == ""
-	switch {
-	case len(cfg.VolumesFrom) > 0:
-		plan.Mode = "volumes-from " + strings.Join(cfg.VolumesFrom, ",")
-		shared, err = inspectMounts(ctx, api, cfg.VolumesFrom, workdir)
-	case !onHost:
-		plan.Mode = fmt.Sprintf("this container's mounts (%.12s, found in %s)", self.ID, self.How)
-		shared, err = selfMounts(ctx, api, self, workdir)
-		mine = shared
-	default:
-		plan.Mode = hostBindMode
+	var mine []sharedMount // this container's mounts, where the engine's socket comes from
+	if isRemote(cfg.Remote, api.DaemonHost()) {
+		err = planRemoteWorkdir(cfg, api.DaemonHost(), workdir, given, &plan)
+	} else {
+		mine, err = planWorkdirMount(ctx, api, cfg, workdir, given, self, &plan)
 	}
 	if err != nil {
 		return plan, err
-	}
-
-	untrusted := writableByOthers
-	if !onHost {
-		// Every volume and bind may have been written by a build before.
-		untrusted = func(dir string) bool { _, in := mountHolding(dir, shared); return in }
-	}
-	if reached, err := refuseLinks(given, untrusted); err != nil {
-		return plan, err
-	} else if reached != workdir {
-		return plan, fmt.Errorf("working directory %s changed while sibling-run looked at it (%s, then %s); run the build again", given, workdir, reached)
-	}
-	racy := false
-	if onHost {
-		plan.Mounts = append(plan.Mounts, mount.Mount{Type: mount.TypeBind, Source: workdir, Target: workdir})
-		racy = racyComponent(workdir, "/", false)
-	} else {
-		holder, ok := mountHolding(workdir, shared)
-		if !ok {
-			return plan, fmt.Errorf("working directory %s is not on a volume of %s (mounts: %s), so a sibling would see an empty directory; move the build under one of those mounts or pass --volumes-from with the container that holds it",
-				workdir, describeHolders(cfg.VolumesFrom, self), describeMounts(shared))
-		}
-		m, err := workdirMount(workdir, holder, versions.GreaterThanOrEqualTo(api.ClientVersion(), subpathAPI))
-		if err != nil {
-			return plan, err
-		}
-		plan.Mounts = append(plan.Mounts, m)
-		// A subpath too: the engine keeps it inside the volume but follows
-		// links there (Docker 29: 24 of 144 raced runs got another plan's).
-		racy = racyComponent(workdir, holder.Here, true)
-	}
-	if racy {
-		id, err := identifyDir(workdir)
-		if err != nil {
-			return plan, err
-		}
-		plan.Check = &id
 	}
 
 	if cfg.Docker {
@@ -132,6 +89,92 @@ func planMounts(ctx context.Context, api Engine, cfg Config, workdir string, sel
 	}
 	plan.Mounts = append(plan.Mounts, extra...)
 	return plan, nil
+}
+
+// planWorkdirMount adds the working directory's mount to plan: from the
+// mount of cfg.VolumesFrom or of this container that holds it, or a bind
+// of itself on a host. It returns this container's mounts when it read them.
+func planWorkdirMount(ctx context.Context, api Engine, cfg Config, workdir, given string, self selfDetection, plan *mountPlan) (mine []sharedMount, err error) {
+	// shared are the mounts that may hold the working directory; mine are
+	// this container's, where the engine's socket comes from.
+	var shared []sharedMount
+	onHost := len(cfg.VolumesFrom) == 0 && self.ID == ""
+	switch {
+	case len(cfg.VolumesFrom) > 0:
+		plan.Mode = "volumes-from " + strings.Join(cfg.VolumesFrom, ",")
+		shared, err = inspectMounts(ctx, api, cfg.VolumesFrom, workdir)
+	case !onHost:
+		plan.Mode = fmt.Sprintf("this container's mounts (%.12s, found in %s)", self.ID, self.How)
+		shared, err = selfMounts(ctx, api, self, workdir)
+		mine = shared
+	default:
+		plan.Mode = hostBindMode
+	}
+	if err != nil {
+		return mine, err
+	}
+
+	untrusted := writableByOthers
+	if !onHost {
+		// Every volume and bind may have been written by a build before.
+		untrusted = func(dir string) bool { _, in := mountHolding(dir, shared); return in }
+	}
+	if reached, err := refuseLinks(given, untrusted); err != nil {
+		return mine, err
+	} else if reached != workdir {
+		return mine, fmt.Errorf("working directory %s changed while sibling-run looked at it (%s, then %s); run the build again", given, workdir, reached)
+	}
+	racy := false
+	if onHost {
+		plan.Mounts = append(plan.Mounts, mount.Mount{Type: mount.TypeBind, Source: workdir, Target: workdir})
+		racy = racyComponent(workdir, "/", false)
+	} else {
+		holder, ok := mountHolding(workdir, shared)
+		if !ok {
+			return mine, fmt.Errorf("working directory %s is not on a volume of %s (mounts: %s), so a sibling would see an empty directory; move the build under one of those mounts or pass --volumes-from with the container that holds it",
+				workdir, describeHolders(cfg.VolumesFrom, self), describeMounts(shared))
+		}
+		m, err := workdirMount(workdir, holder, versions.GreaterThanOrEqualTo(api.ClientVersion(), subpathAPI))
+		if err != nil {
+			return mine, err
+		}
+		plan.Mounts = append(plan.Mounts, m)
+		// A subpath too: the engine keeps it inside the volume but follows
+		// links there (Docker 29: 24 of 144 raced runs got another plan's).
+		racy = racyComponent(workdir, holder.Here, true)
+	}
+	if racy {
+		id, err := identifyDir(workdir)
+		if err != nil {
+			return mine, err
+		}
+		plan.Check = &id
+	}
+	return mine, nil
+}
+
+// planRemoteWorkdir adds the run volume to plan, at the working directory's
+// path: the engine cannot reach this host's directory, so it is copied
+// (workdircopy.go). Nothing else can reach the volume, so no check of the
+// directory is needed in the sibling.
+func planRemoteWorkdir(cfg Config, host, workdir, given string, plan *mountPlan) error {
+	if len(cfg.VolumesFrom) > 0 {
+		return fmt.Errorf("--volumes-from %s: the working directory is copied to the engine at %s (remote), not found on a container's volumes; drop --volumes-from, or pass --remote=false if the engine runs on this host", strings.Join(cfg.VolumesFrom, ","), host)
+	}
+	for _, v := range cfg.Volumes {
+		if v.Bind {
+			return fmt.Errorf("-v %s:%s: a bind of a host path would mount the engine host's %s, not this host's, and the working directory is copied to that engine (remote); use a named volume, or --remote=false if the engine runs on this host", v.Source, v.Target, v.Source)
+		}
+	}
+	if reached, err := refuseLinks(given, writableByOthers); err != nil {
+		return err
+	} else if reached != workdir {
+		return fmt.Errorf("working directory %s changed while sibling-run looked at it (%s, then %s); run the build again", given, workdir, reached)
+	}
+	plan.Mode = remoteMode
+	plan.RunVolume = newRunVolume(cfg.BuildKey, nil)
+	plan.Mounts = append(plan.Mounts, plan.RunVolume.mount(workdir))
+	return nil
 }
 
 func describeHolders(volumesFrom []string, self selfDetection) string {

@@ -19,6 +19,7 @@ type Reaped struct {
 	Owner    string // "container:<id> pid N" or "host:<name> pid N"
 	BuildKey string
 	Network  bool // a build's network, not a container
+	Volume   bool // a run's working-directory volume (remote engine), not a container
 }
 
 // ReapFailures is the error of a reap that could not remove some orphans: it
@@ -57,7 +58,14 @@ func reapOwnOrphans(ctx context.Context, api Engine, me owner, log zerolog.Logge
 		log.Warn().Err(err).Msg("clearing this agent's orphaned siblings failed; run `sibling-run reap` once the engine answers")
 	}
 	for _, r := range reaped {
-		log.Info().Str("orphan", r.ID[:12]).Str("owner", r.Owner).Str("build_key", r.BuildKey).Msg("removed a sibling whose sibling-run is gone")
+		what := "a sibling"
+		switch {
+		case r.Network:
+			what = "a build network"
+		case r.Volume:
+			what = "a working-directory volume"
+		}
+		log.Info().Str("orphan", shortID(r.ID)).Str("owner", r.Owner).Str("build_key", r.BuildKey).Msgf("removed %s whose sibling-run is gone", what)
 	}
 }
 
@@ -88,7 +96,7 @@ func (s reapScope) matches(labels map[string]string) bool {
 	return matchesAll(labels, s.labels)
 }
 
-// reap removes the containers, then the networks, in scope whose owner is
+// reap removes the containers, then the networks and run volumes, in scope whose owner is
 // gone. It goes on after a failed removal and returns every failure.
 func reap(ctx context.Context, api Engine, me owner, scope reapScope, dryRun bool, log zerolog.Logger) ([]Reaped, error) {
 	reaped, _, failures, err := reapContainers(ctx, api, me, scope, dryRun, log)
@@ -97,6 +105,11 @@ func reap(ctx context.Context, api Engine, me owner, scope reapScope, dryRun boo
 	}
 	networks, err := reapNetworks(ctx, api, me, scope, dryRun, log)
 	reaped = append(reaped, networks...)
+	if err != nil {
+		failures = append(failures, err)
+	}
+	volumes, err := reapRunVolumes(ctx, api, me, scope, dryRun, log)
+	reaped = append(reaped, volumes...)
 	if err != nil {
 		failures = append(failures, err)
 	}
@@ -141,6 +154,14 @@ func reapContainers(ctx context.Context, api Engine, me owner, scope reapScope, 
 		reaped = append(reaped, Reaped{ID: c.ID, Name: strings.TrimPrefix(firstName(c.Names), "/"), Owner: o.String(), BuildKey: c.Labels[LabelBuildKey]})
 	}
 	return reaped, live, failures, nil
+}
+
+// shortID is an id as docker ps shows it; a volume's name whole.
+func shortID(id string) string {
+	if len(id) == 64 {
+		return id[:12]
+	}
+	return id
 }
 
 func firstName(names []string) string {

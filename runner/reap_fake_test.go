@@ -71,6 +71,23 @@ func orphanEngine(t *testing.T, me owner) (*fakeengine.Engine, *[]string) {
 		*removed = append(*removed, id[:1])
 		return nil
 	}
+	// Run volumes of a remote engine: one whose owner is gone, one of a
+	// live owner; and a cache volume of the gone owner, which reap must
+	// never take for a run volume.
+	e.VolumeListFunc = func(context.Context, volume.ListOptions) (volume.ListResponse, error) {
+		gone := ownedBy("container:"+id64('0'), LabelRole, roleWorkdir)
+		return volume.ListResponse{Volumes: []*volume.Volume{
+			{Name: "v-sibling-run-job-workdir", Labels: gone, CreatedAt: time.Now().Format(time.RFC3339)},
+			{Name: "w-live", Labels: ownedBy("host:elsewhere", LabelRole, roleWorkdir)},
+			{Name: "c-cache", Labels: ownedBy("container:"+id64('0'), LabelCache, "true")},
+		}}, nil
+	}
+	e.VolumeRemoveFunc = func(_ context.Context, name string, _ bool) error {
+		mu.Lock()
+		defer mu.Unlock()
+		*removed = append(*removed, name[:1])
+		return nil
+	}
 	return e, removed
 }
 
@@ -81,10 +98,10 @@ func TestReapRemovesOnlyOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(*removed, []string{"a", "e", "n"}) {
-		t.Errorf("removed %v, want a (owner container gone), e (owner process gone), n (its network)", *removed)
+	if !slices.Equal(*removed, []string{"a", "e", "n", "v"}) {
+		t.Errorf("removed %v, want a (owner container gone), e (owner process gone), n (its network), v (its working-directory volume)", *removed)
 	}
-	if len(reaped) != 3 || reaped[0].Name != "gone-owner" || reaped[1].BuildKey != "PLAN-JOB" || !reaped[2].Network {
+	if len(reaped) != 4 || reaped[0].Name != "gone-owner" || reaped[1].BuildKey != "PLAN-JOB" || !reaped[2].Network || !reaped[3].Volume {
 		t.Errorf("reaped %+v", reaped)
 	}
 }
@@ -93,7 +110,7 @@ func TestReapDryRunRemovesNothing(t *testing.T) {
 	me := owner{ID: "host:test-reaper"}
 	e, removed := orphanEngine(t, me)
 	reaped, err := reap(context.Background(), e, me, reapScope{}, true, zerolog.Nop())
-	if err != nil || len(reaped) != 3 || len(*removed) != 0 {
+	if err != nil || len(reaped) != 4 || len(*removed) != 0 {
 		t.Errorf("got %d reaped, %v removed, %v", len(reaped), *removed, err)
 	}
 }
@@ -123,6 +140,7 @@ func TestReapConflictIsAnotherReaper(t *testing.T) {
 	e, _ := orphanEngine(t, me)
 	e.Fail("ContainerRemove", cerrdefs.ErrConflict)
 	e.Fail("NetworkRemove", errors.New("in use"))
+	e.Fail("VolumeRemove", errors.New("volume is in use"))
 	reaped, err := reap(context.Background(), e, me, reapScope{}, false, zerolog.Nop())
 	if err != nil || len(reaped) != 0 {
 		t.Errorf("got %v, %v; want nothing reaped and no failure", reaped, err)

@@ -57,7 +57,7 @@ func Run(ctx context.Context, api Engine, cfg Config) (_ Result, err error) {
 	// the after-build pass walks it, whatever the build does to its path.
 	held, err := holdArtifactRoot(p.workdir)
 	switch {
-	case err != nil && len(sp.artifacts.artifacts) > 0:
+	case err != nil && (len(sp.artifacts.artifacts) > 0 || sp.RunVolume != nil):
 		return Result{}, toolFailure("%w", err)
 	case err != nil:
 		// What sibling-run cannot open, the agent, its user, cannot read.
@@ -108,16 +108,33 @@ func runSibling(ctx context.Context, api Engine, cfg Config, sp spec, orphansCle
 	// Engine calls from here on must finish even when ctx is cancelled: a
 	// create that completes after a SIGTERM still has to be removed.
 	lifecycle := context.WithoutCancel(ctx)
+	var lost *sibling // the sibling, once created: the volume's removal asks whether the engine was lost
+	if v := sp.RunVolume; v != nil {
+		if err := v.create(lifecycle, api); err != nil {
+			return Result{}, err
+		}
+		defer func() {
+			if cfg.Keep {
+				cfg.Log.Info().Str("volume", v.Name).Msg("kept the working directory's volume with the sibling; remove it with docker volume rm after the sibling")
+				return
+			}
+			v.remove(lifecycle, api, lost != nil && lost.engineLost, cfg.Log)
+		}()
+	}
 	created, err := createSibling(ctx, lifecycle, api, cfg, sp)
 	if err != nil {
 		return Result{}, err
 	}
 	s := newSibling(lifecycle, api, cfg, sp, created)
+	lost = s
 	defer s.cleanUp()
 	if ctx.Err() != nil {
 		return Result{}, context.Cause(ctx)
 	}
 	if err := s.prepare(); err != nil {
+		return Result{}, err
+	}
+	if err := s.copyIn(ctx); err != nil {
 		return Result{}, err
 	}
 	att, exit, err := s.attachAndWatch()
@@ -195,6 +212,10 @@ type sibling struct {
 	// restoreTerminal restores a terminal made raw for the build; it may
 	// be called more than once.
 	restoreTerminal func()
+	// sent is what the copy in sent to the run volume (remote only);
+	// copiedBack is set once the copy back was tried.
+	sent       sentTree
+	copiedBack bool
 }
 
 func newSibling(lifecycle context.Context, api Engine, cfg Config, sp spec, created container.CreateResponse) *sibling {
@@ -209,6 +230,11 @@ func newSibling(lifecycle context.Context, api Engine, cfg Config, sp spec, crea
 // build may have run, neutralises what it left in the working directory.
 // It runs on every way out of runSibling after the create.
 func (s *sibling) cleanUp() {
+	if s.buildMayHaveRun && !s.copiedBack {
+		if err := s.copyBack(); err != nil {
+			s.log.Error().Msg(err.Error())
+		}
+	}
 	if s.cfg.Keep {
 		s.log.Info().Str("id", s.id).Msg("kept the sibling for inspection; remove it with docker rm -f")
 	} else {
@@ -234,6 +260,41 @@ func (s *sibling) prepare() error {
 	ctx, cancel := detached(s.lifecycle, engineCallTimeout)
 	defer cancel()
 	return copyWorkdirCheck(ctx, s.api, s.id)
+}
+
+// copyIn fills the run volume with the working directory (remote only),
+// before the build starts; a signal meanwhile ends it, and the run.
+func (s *sibling) copyIn(ctx context.Context) error {
+	if s.sp.RunVolume == nil {
+		return nil
+	}
+	sent, err := copyWorkdirIn(ctx, s.api, s.id, s.sp.Config.WorkingDir, s.sp.artifacts.root, s.sp.user, s.log)
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if client.IsErrConnectionFailed(err) {
+		s.engineLost = true
+		return lostEngine(s.api, "copying the working directory in", err)
+	}
+	if err != nil {
+		return toolFailure("%w", err)
+	}
+	s.sent = sent
+	return nil
+}
+
+// copyBack brings the build's changes to the working directory back from
+// the run volume (remote only), once: a build that failed keeps its exit
+// code whatever happens here, a passed one fails with 125 (see finish).
+func (s *sibling) copyBack() error {
+	if s.sp.RunVolume == nil || s.copiedBack {
+		return nil
+	}
+	s.copiedBack = true
+	if s.engineLost {
+		return fmt.Errorf("the build's changes to the working directory %s did not come back: the engine at %s was lost", s.sp.Config.WorkingDir, s.api.DaemonHost())
+	}
+	return copyWorkdirBack(s.lifecycle, s.api, s.id, s.sp.Config.WorkingDir, s.sp.artifacts.root, s.sent, s.log)
 }
 
 // attachAndWatch attaches to the sibling and registers the wait for its
@@ -426,6 +487,14 @@ func (s *sibling) finish(end buildEnd, code int, head *outputHead, started time.
 		finished = s.log.Warn()
 	}
 	finished.Int("exit_code", code).Stringer("took", time.Since(started).Round(time.Millisecond)).Msg("build finished")
+	// The copy back comes first: an artifact written into the working
+	// directory must not be overwritten by it.
+	if err := s.copyBack(); err != nil {
+		if code == 0 {
+			return Result{}, toolFailure("%w", err)
+		}
+		s.log.Error().Msg(err.Error())
+	}
 	if err := copyArtifacts(s.lifecycle, s.api, s.id, s.sp.Config.WorkingDir, s.sp.artifacts, s.log); err != nil && code == 0 {
 		return Result{}, err
 	}

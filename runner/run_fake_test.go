@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"sibling-run/runner/internal/fakeengine"
@@ -51,6 +52,9 @@ func agentEngine(t *testing.T, workdir string, b *fakeengine.Build) *fakeengine.
 	}
 	e.ContainerListFunc = func(context.Context, container.ListOptions) ([]container.Summary, error) { return nil, nil }
 	e.NetworkListFunc = func(context.Context, network.ListOptions) ([]network.Summary, error) { return nil, nil }
+	e.VolumeListFunc = func(context.Context, volume.ListOptions) (volume.ListResponse, error) {
+		return volume.ListResponse{}, nil
+	}
 	// The network that builds share is there already.
 	e.NetworkInspectFunc = func(context.Context, string, network.InspectOptions) (network.Inspect, error) {
 		return network.Inspect{Name: BuildsNetwork}, nil

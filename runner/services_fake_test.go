@@ -159,7 +159,7 @@ func TestRunWithAServiceNotReadyInTime(t *testing.T) {
 func withoutOrphanClearing(calls []string) []string {
 	var kept []string
 	for _, c := range calls {
-		if c != "ContainerList" && c != "NetworkList" {
+		if c != "ContainerList" && c != "NetworkList" && c != "VolumeList" {
 			kept = append(kept, c)
 		}
 	}

@@ -18,6 +18,9 @@ type spec struct {
 	Config     *container.Config         `json:"config"`
 	HostConfig *container.HostConfig     `json:"hostConfig"`
 	Networking *network.NetworkingConfig `json:"networkingConfig"`
+	// RunVolume holds the working directory on a remote engine; nil when
+	// the directory is mounted.
+	RunVolume *runVolume `json:"runVolume,omitempty"`
 
 	user      buildUser    // who the build runs as (user.go)
 	artifacts artifactPlan // what to copy out after the build (artifact.go)
@@ -94,11 +97,16 @@ func buildSpec(cfg Config, env []string, mounts mountPlan, ownerLabels map[strin
 		return spec{}, err
 	}
 
+	if mounts.RunVolume != nil {
+		// The sibling's labels: reap finds the volume by its owner.
+		mounts.RunVolume.Labels = withRole(labels, roleWorkdir)
+	}
 	return spec{
 		Name:       containerName(cfg.BuildKey),
 		Config:     config,
 		HostConfig: host,
 		Networking: &network.NetworkingConfig{},
+		RunVolume:  mounts.RunVolume,
 	}, nil
 }
 

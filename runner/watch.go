@@ -184,12 +184,19 @@ func (w *watcher) sweep(ctx context.Context, scope reapScope) {
 	if err != nil {
 		w.log.Warn().Err(err).Msg("looking for orphaned build networks failed")
 	}
-	for _, r := range append(reaped, networks...) {
+	volumes, err := reapRunVolumes(ctx, w.api, w.me, scope, false, w.log)
+	if err != nil {
+		w.log.Warn().Err(err).Msg("looking for orphaned working-directory volumes failed")
+	}
+	for _, r := range append(append(reaped, networks...), volumes...) {
 		kind := "sibling"
-		if r.Network {
+		switch {
+		case r.Network:
 			kind = "build network"
+		case r.Volume:
+			kind = "working-directory volume"
 		}
-		w.log.Info().Str("id", r.ID[:12]).Str("name", r.Name).Str("owner", r.Owner).Str("build_key", r.BuildKey).Msgf("removed a %s whose sibling-run is gone", kind)
+		w.log.Info().Str("id", shortID(r.ID)).Str("name", r.Name).Str("owner", r.Owner).Str("build_key", r.BuildKey).Msgf("removed a %s whose sibling-run is gone", kind)
 	}
 	// Forget what the scope covers, then learn it again from what is live.
 	for key, o := range w.local {

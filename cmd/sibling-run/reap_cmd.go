@@ -37,11 +37,14 @@ func (r *reapCmd) Run(g *globals) error {
 		verb = "would remove"
 	}
 	for _, s := range reaped {
-		kind := ""
-		if s.Network {
-			kind = "network "
+		switch {
+		case s.Network:
+			fmt.Fprintf(g.Stdout, "%s network %.12s %s (owner %s", verb, s.ID, s.Name, s.Owner)
+		case s.Volume:
+			fmt.Fprintf(g.Stdout, "%s volume %s (owner %s", verb, s.Name, s.Owner)
+		default:
+			fmt.Fprintf(g.Stdout, "%s %.12s %s (owner %s", verb, s.ID, s.Name, s.Owner)
 		}
-		fmt.Fprintf(g.Stdout, "%s %s%.12s %s (owner %s", verb, kind, s.ID, s.Name, s.Owner)
 		if s.BuildKey != "" {
 			fmt.Fprintf(g.Stdout, ", build %s", s.BuildKey)
 		}

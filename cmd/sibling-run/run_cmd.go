@@ -17,6 +17,7 @@ type runCmd struct {
 	Cache       []string      `sep:"none" env:"SIBLING_RUN_CACHE" help:"Keep PATH of the build between builds of this job ($$bamboo_buildKey, else this working directory) in a named volume of its own, which starts with what the image holds at PATH; builds of the job that run at once get one each unless :shared (repeatable; the variable holds one)." placeholder:"PATH[:shared]" group:"mounts"`
 	Volume      []string      `short:"v" sep:"none" env:"SIBLING_RUN_VOLUME" help:"Mount a named volume that exists, or a directory of the engine's host (not the agent's), into the build, as docker run -v does (repeatable; the variable holds one)." placeholder:"NAME|/HOST/PATH:PATH[:ro]" group:"mounts"`
 	RootOnHost  bool          `name:"root-on-host" env:"SIBLING_RUN_ROOT_ON_HOST" help:"Allow a build as root in a working directory on a host that other users can reach; it could leave a setuid-root program there for them (default: refused)." group:"mounts"`
+	Remote      string        `default:"auto" env:"SIBLING_RUN_REMOTE" help:"Copy the working directory into a volume of the run's own on the engine, and the build's changes back, instead of mounting it: auto when the engine is not on a unix socket (a tcp:// DOCKER_HOST or --host), true always (to check that a build needs none of this host's files), false never (a tcp:// engine on this host) (default: ${default})." placeholder:"auto|true|false" group:"mounts"`
 	Docker      bool          `env:"SIBLING_RUN_DOCKER" help:"Give the build the engine: its socket at /var/run/docker.sock with the socket's group (or DOCKER_HOST for a TCP engine). The build can then control the engine, and so its host." group:"mounts"`
 	Env         []string      `short:"e" sep:"none" env:"SIBLING_RUN_ENV" help:"Set a variable in the build: NAME=VALUE, or NAME to pass sibling-run's own value (repeatable)." placeholder:"NAME[=VALUE]" group:"build"`
 	EnvFile     []string      `type:"path" sep:"none" env:"SIBLING_RUN_ENV_FILE" help:"Read variables from a regular file of NAME=VALUE lines; one in the working directory is read without following links out of it (repeatable; the variable holds one)." placeholder:"FILE" group:"build"`
@@ -104,6 +105,9 @@ func (r *runCmd) config() (runner.Config, error) {
 		KeepEscapingLinks: r.KeepEscapingLinks,
 	}
 	var err error
+	if cfg.Remote, err = parseRemote(r.Remote); err != nil {
+		return cfg, err
+	}
 	if cfg.Caches, err = parseCaches(r.Cache); err != nil {
 		return cfg, err
 	}

@@ -135,3 +135,17 @@ func parseArtifacts(entries []string) ([]runner.ArtifactSpec, error) {
 	}
 	return artifacts, nil
 }
+
+// parseRemote reads --remote: auto, or a yes or no in the spellings a tired
+// admin types.
+func parseRemote(v string) (runner.RemoteMode, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "auto", "":
+		return runner.RemoteAuto, nil
+	case "true", "yes", "1", "on":
+		return runner.RemoteOn, nil
+	case "false", "no", "0", "off":
+		return runner.RemoteOff, nil
+	}
+	return "", fmt.Errorf("--remote %q: give auto (copy when the engine is not on a unix socket), true or false (also yes/no, 1/0)", v)
+}

@@ -52,6 +52,10 @@ type extraction struct {
 	dirModes map[string]int64 // permission bits to give directories at the end
 	refused  int
 	partials int // temporary names handed out
+
+	// mirror is set for the copy back of a remote working directory
+	// (Mirror); nil for an artifact.
+	mirror *mirroring
 }
 
 // Tar unpacks r into dest within budget bytes (decremented by what is
@@ -59,18 +63,26 @@ type extraction struct {
 // stream, on a write that fails, or with ErrSizeCap when the budget runs out;
 // entries it refuses for safety are logged and skipped.
 func Tar(r io.Reader, dest *os.Root, budget *int64, log zerolog.Logger) (int64, error) {
-	x := &extraction{
+	return newExtraction(dest, budget, nil, log).extract(r)
+}
+
+func newExtraction(dest *os.Root, budget *int64, mirror *mirroring, log zerolog.Logger) *extraction {
+	return &extraction{
 		dest:     dest,
 		budget:   budget,
 		log:      log,
 		buf:      make([]byte, BufferSize),
 		realDirs: map[string]bool{".": true},
 		dirModes: map[string]int64{},
+		mirror:   mirror,
 	}
+}
+
+func (x *extraction) extract(r io.Reader) (int64, error) {
 	written, err := x.run(tar.NewReader(r))
 	x.applyDirModes()
 	if x.refused > maxRefusalLines {
-		log.Warn().Int("refused", x.refused).Msg("refused more artifact entries than shown")
+		x.log.Warn().Int("refused", x.refused).Msg("refused more entries than shown")
 	}
 	return written, err
 }
@@ -86,6 +98,9 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 			return written, fmt.Errorf("reading the archive: %w; what follows in it was not copied", err)
 		}
 		name, ok := entryName(hdr.Name)
+		if ok && x.mirror != nil {
+			name, ok = x.mirror.underTop(name)
+		}
 		if !ok {
 			x.refuse(hdr.Name, "its name leads outside the destination")
 			continue
@@ -114,6 +129,9 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 			x.refuse(hdr.Name, "only files, directories and links are copied")
 			continue
 		}
+		if err == nil && x.mirror != nil {
+			x.mirror.written(x, name, hdr)
+		}
 		var refused refusal
 		if errors.As(err, &refused) {
 			x.refuse(hdr.Name, string(refused))
@@ -128,6 +146,14 @@ func (x *extraction) run(tr *tar.Reader) (int64, error) {
 	}
 }
 
+// what names the stream in messages.
+func (x *extraction) what() string {
+	if x.mirror != nil {
+		return "a working-directory"
+	}
+	return "an artifact"
+}
+
 // refusal is an entry skipped for safety, not a failure of the copy.
 type refusal string
 
@@ -136,7 +162,7 @@ func (r refusal) Error() string { return string(r) }
 func (x *extraction) refuse(name, why string) {
 	x.refused++
 	if x.refused <= maxRefusalLines {
-		x.log.Warn().Str("entry", name).Str("reason", why).Msg("refused an artifact entry")
+		x.log.Warn().Str("entry", name).Str("reason", why).Msg("refused " + x.what() + " entry")
 	}
 }
 
@@ -211,6 +237,9 @@ func (x *extraction) file(name string, hdr *tar.Header, tr io.Reader) (int64, er
 	}
 	if hdr.Size > *x.budget {
 		return 0, ErrSizeCap
+	}
+	if x.mirror != nil && x.mirror.unchanged(x.dest, name, hdr) {
+		return 0, nil
 	}
 	partial, f, err := x.createPartial(name)
 	if err != nil {
@@ -372,7 +401,7 @@ func (x *extraction) applyDirModes() {
 		// The owner keeps full access, so that the agent can always clean up.
 		mode := fs.FileMode(x.dirModes[dir])&fs.ModePerm | 0o700
 		if err := x.dest.Chmod(dir, mode); err != nil {
-			x.log.Warn().Err(err).Str("entry", dir).Msg("setting an artifact directory's mode failed")
+			x.log.Warn().Err(err).Str("entry", dir).Msgf("setting %s directory's mode failed", x.what())
 		}
 	}
 }
