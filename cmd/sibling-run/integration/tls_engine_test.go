@@ -111,8 +111,9 @@ func (e *tlsEngine) forwardPort(t *testing.T) string {
 }
 
 // TestTLSEngineCannotSeeTheWorkdir is the control of the TLS engine tests:
-// a working directory that the engine is asked to bind is not there, so
-// what works on it works without a bind.
+// a working directory that the engine is asked to bind (--remote=false) is
+// not there, so what works on it in the copy mode (auto, for a tcp://
+// engine) works without a bind.
 func TestTLSEngineCannotSeeTheWorkdir(t *testing.T) {
 	firstPassOnly(t, "it starts an engine of its own")
 	e := startTLSEngine(t)
@@ -120,12 +121,16 @@ func TestTLSEngineCannotSeeTheWorkdir(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "marker"), []byte("visible to the engine\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "marker"), []byte("seen by the build\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := siblingRun(t, dir, e.env(e.certs), buildArgs("--network", "none", "cat", "marker")...)
-	if r.code == 0 || strings.Contains(r.stdout, "visible to the engine") {
+	r := siblingRun(t, dir, e.env(e.certs), buildArgs("--network", "none", "--remote=false", "cat", "marker")...)
+	if r.code == 0 || strings.Contains(r.stdout, "seen by the build") {
 		t.Fatalf("a bind of the working directory reached it on the TLS engine (exit %d):\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	t.Logf("the bind mode on the TLS engine: exit %d, %s", r.code, strings.TrimSpace(r.stderr))
+	r = siblingRun(t, dir, e.env(e.certs), buildArgs("--network", "none", "cat", "marker")...)
+	if r.code != 0 || r.stdout != "seen by the build\n" {
+		t.Fatalf("the copy mode (auto) on the TLS engine: exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	e.assertNothingLeft(t)
 }
