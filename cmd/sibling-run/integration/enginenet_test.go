@@ -38,6 +38,12 @@ func reachableFromEngine(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatalf("listening on %s in the engine's network namespace %s (%s): %v", addr, netns, engineNetnsEnv, err)
 	}
+	serveForwarding(t, l, func() (net.Conn, error) { return net.Dial("tcp", addr) })
+}
+
+// serveForwarding joins each connection that l accepts to one that dial
+// makes, until t ends.
+func serveForwarding(t *testing.T, l net.Listener, dial func() (net.Conn, error)) {
 	var conns sync.WaitGroup
 	done := make(chan struct{})
 	go func() {
@@ -50,7 +56,7 @@ func reachableFromEngine(t *testing.T, addr string) {
 			conns.Add(1)
 			go func() {
 				defer conns.Done()
-				forward(in, func() (net.Conn, error) { return net.Dial("tcp", addr) })
+				forward(in, dial)
 			}()
 		}
 	}()

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"sibling-run/internal/testpki"
@@ -82,30 +81,10 @@ func (e *tlsEngine) forwardPort(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns sync.WaitGroup
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			// The pid of the dockerd running now: a test may restart it.
-			netns := "/proc/" + strconv.Itoa(e.cmd.Process.Pid) + "/ns/net"
-			conns.Add(1)
-			go func() {
-				defer conns.Done()
-				forward(in, func() (net.Conn, error) { return dialInNetns(netns, tlsEnginePort) })
-			}()
-		}
-	}()
-	// Registered after the engine's cleanup, so it runs first: the
-	// connections end before the engine does.
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		conns.Wait()
+	// The pid of the dockerd running now: a test may restart it. Cleanups
+	// run last first, so the connections end before the engine does.
+	serveForwarding(t, l, func() (net.Conn, error) {
+		return dialInNetns("/proc/"+strconv.Itoa(e.cmd.Process.Pid)+"/ns/net", tlsEnginePort)
 	})
 	return "tcp://" + l.Addr().String()
 }

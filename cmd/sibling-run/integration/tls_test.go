@@ -7,7 +7,6 @@ package integration
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -135,7 +134,7 @@ func TestRemoteEngineOverTLS(t *testing.T) {
 
 	t.Run("SIGTERM and timeout leave nothing", func(t *testing.T) {
 		dir := workdir(t)
-		cmd, stderr := e.startRun(t, dir, args("sh", "-c", "echo started; exec sleep 120")...)
+		cmd, stderr := startWithEnv(t, dir, e.env(e.certs), args("sh", "-c", "echo started; exec sleep 120")...)
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +151,7 @@ func TestRemoteEngineOverTLS(t *testing.T) {
 
 	t.Run("SIGKILL then reap with the same DOCKER_HOST", func(t *testing.T) {
 		dir := workdir(t)
-		cmd, stderr := e.startRun(t, dir, args("sh", "-c", "echo started; exec sleep 120")...)
+		cmd, stderr := startWithEnv(t, dir, e.env(e.certs), args("sh", "-c", "echo started; exec sleep 120")...)
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -166,30 +165,6 @@ func TestRemoteEngineOverTLS(t *testing.T) {
 		}
 		e.assertNothingLeft(t)
 	})
-}
-
-// startRun starts sibling-run on the engine and returns once the build has
-// printed a line; a run the test has not waited for is killed at its end.
-func (e *tlsEngine) startRun(t *testing.T, dir string, args ...string) (*exec.Cmd, *lineWatch) {
-	t.Helper()
-	cmd := siblingRunCommand(dir, e.env(e.certs), args...)
-	stdout, stderr := newLineWatch("\n"), newLineWatch("")
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	select {
-	case <-stdout.seen:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the build printed nothing within 60s; stderr:\n%s", stderr)
-	}
-	return cmd, stderr
 }
 
 // left names the containers and volumes with testLabel on the engine.
