@@ -24,15 +24,33 @@ import (
 // bounded.go.
 var engineTimeout = 5 * time.Second
 
-// Connect returns a client for the engine at host, or at DOCKER_HOST (with
-// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) when host is "". It pings the engine
-// once and settles on the API version both sides speak, so an old engine on a
-// build host works and an absent one is a clear error.
+// Connect returns a client for the engine at host, or at DOCKER_HOST when
+// host is "", with TLS for a tcp:// engine as the docker CLI sets it up (see
+// engineTLS). It checks the certificate files before connecting, pings the
+// engine once and settles on the API version both sides speak, so an old
+// engine on a build host works and an absent one, or a certificate problem,
+// is a one-line error.
 func Connect(ctx context.Context, host string) (*client.Client, error) {
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if host != "" {
-		opts = append(opts, client.WithHost(host))
+	if host == "" {
+		host = os.Getenv("DOCKER_HOST")
 	}
+	if host == "" {
+		host = client.DefaultDockerHost
+	}
+	settings := readEngineTLS(os.Environ())
+	var opts []client.Opt
+	if settings.On && strings.HasPrefix(host, "tcp://") {
+		tlsConfig, err := settings.clientConfig(host, time.Now())
+		if err != nil {
+			return nil, toolFailure("%w", err)
+		}
+		// Before WithHost, which sets this transport's dialer for the host.
+		opts = append(opts, client.WithHTTPClient(&http.Client{
+			Transport:     &http.Transport{TLSClientConfig: tlsConfig, MaxIdleConns: 6, IdleConnTimeout: 30 * time.Second},
+			CheckRedirect: client.CheckRedirect,
+		}))
+	}
+	opts = append(opts, client.WithHost(host), client.WithVersionFromEnv(), client.WithAPIVersionNegotiation())
 	// Last, once the host has set the transport's dialer (see enginewatch.go).
 	conns := &engineConns{}
 	opts = append(opts, trackConnections(conns))
@@ -52,6 +70,9 @@ func Connect(ctx context.Context, host string) (*client.Client, error) {
 		api.Close()
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx) // stopped (a signal) while connecting
+		}
+		if line := settings.explainTLSFailure(api.DaemonHost(), err); line != "" {
+			return nil, toolFailure("%s", line)
 		}
 		reason := err.Error()
 		switch {

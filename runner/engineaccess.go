@@ -35,7 +35,7 @@ func engineAccess(host string, environ []string, inContainer bool, mine []shared
 	scheme, addr, _ := strings.Cut(host, "://")
 	switch scheme {
 	case "tcp":
-		for _, name := range []string{"DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"} {
+		for _, name := range []string{"DOCKER_TLS_VERIFY", "DOCKER_TLS", "DOCKER_CERT_PATH"} {
 			if lookupEnv(environ, name) != "" {
 				return buildEngineAccess{}, fmt.Errorf("--docker: the engine at %s is reached with TLS (%s is set), and sibling-run does not hand its client key to a build; pass the certificates to the build yourself, or use the engine's socket", host, name)
 			}

@@ -24,6 +24,7 @@ func TestEngineAccessTCP(t *testing.T) {
 	}{
 		{"plain TCP", "tcp://10.0.0.5:2375", []string{"HOME=/root"}, []string{"DOCKER_HOST=tcp://10.0.0.5:2375"}, ""},
 		{"TLS verified", "tcp://10.0.0.5:2376", []string{"DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs"}, nil, "DOCKER_TLS_VERIFY"},
+		{"TLS without verification", "tcp://10.0.0.5:2376", []string{"DOCKER_TLS=1"}, nil, "DOCKER_TLS is set"},
 		{"TLS with certificates only", "tcp://10.0.0.5:2376", []string{"DOCKER_CERT_PATH=/certs"}, nil, "DOCKER_CERT_PATH"},
 		{"ssh", "ssh://ci@engine", nil, nil, "neither a unix socket nor plain TCP"},
 	}

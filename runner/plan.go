@@ -41,6 +41,9 @@ func planChecked(ctx context.Context, api Engine, cfg Config) (runPlan, error) {
 	if err != nil {
 		return p, err
 	}
+	if err := tlsFilesInWorkdir(cfg.Environ, api.DaemonHost(), workdir); err != nil {
+		return p, err
+	}
 	env, err := buildEnv(cfg.Environ, cfg.PassEnv, cfg.EnvFiles, cfg.Env, workdir)
 	if err != nil {
 		return p, err

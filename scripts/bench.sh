@@ -62,9 +62,12 @@
 #   BENCH_IMAGE (sibling-run/busybox:local, built if missing)
 #   BENCH_ROWS (all)                    sections to run, comma-separated:
 #                                       lifecycle, concurrency, output,
-#                                       artifacts, cache
+#                                       artifacts, cache, remote
 #   BENCH_CACHE_ROUNDS (5 [2])          rounds of the cache section
 #   BENCH_GO_IMAGE (sibling-run/go:local, built from BENCH_IMAGE if missing)
+#   BENCH_REMOTE_FILES (100000 [2000])  small files (1 KiB) of the remote rows
+#   BENCH_REMOTE_MIB (1024 [64])        size of their big tree (64 MiB files)
+#   BENCH_REMOTE_ROUNDS (3 [2])         alternating rounds of each remote row
 #   GO (go on PATH, else /usr/local/go/bin/go)   to build sibling-run
 set -euo pipefail
 
@@ -87,12 +90,15 @@ art_rounds=${BENCH_ARTIFACT_ROUNDS:-$(pick 5 2)}
 image=${BENCH_IMAGE:-sibling-run/busybox:local}
 cache_rounds=${BENCH_CACHE_ROUNDS:-$(pick 5 2)}
 go_image=${BENCH_GO_IMAGE:-sibling-run/go:local}
+remote_files=${BENCH_REMOTE_FILES:-$(pick 100000 2000)}
+remote_mib=${BENCH_REMOTE_MIB:-$(pick 1024 64)}
+remote_rounds=${BENCH_REMOTE_ROUNDS:-$(pick 3 2)}
 rows=${BENCH_ROWS:-all}
-sections='lifecycle|concurrency|output|artifacts|cache'
+sections='lifecycle|concurrency|output|artifacts|cache|remote'
 [[ $rows =~ ^(all|($sections)(,($sections))*)$ ]] ||
   { echo "bench.sh: BENCH_ROWS is all or a comma-separated list of ${sections//|/, }; not '$rows'" >&2; exit 2; }
 want() { [ "$rows" = all ] || [[ ,$rows, == *,$1,* ]]; } # want SECTION: is it to run?
-for n in "$pairs" "$conc" "$conc_rounds" "$mib" "$rss_mib" "$runs" "$art_mib" "$art_rounds" "$cache_rounds"; do
+for n in "$pairs" "$conc" "$conc_rounds" "$mib" "$rss_mib" "$runs" "$art_mib" "$art_rounds" "$cache_rounds" "$remote_files" "$remote_mib" "$remote_rounds"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_* counts must be positive integers, not '$n'" >&2; exit 2; }
 done
 if [ "$(id -u)" = 0 ]; then
@@ -461,6 +467,69 @@ if want cache; then
   sample_load
 fi
 
+# --- remote engine: the working directory copied in and back --------------------
+
+# The copy mode (--remote=true) on this engine, against docker cp of the same
+# tree into and out of a volume. sibling-run's times are the ones it logs for
+# each copy; docker cp's are its whole command. Copy in: the tree is in the
+# working directory before the build; copy back: the build writes it.
+remote_tree() { # KIND DIR: a script for sh that writes the small or the big tree into DIR
+  case $1 in
+    # printf is a builtin: no fork per file, so the tree is written in seconds.
+    small) echo "mkdir -p $2 && cd $2 && s=\$(head -c 768 /dev/urandom | base64 | tr -d '\\n') && i=0; while [ \$i -lt $remote_files ]; do d=d\$((i / 1000)); [ -d \$d ] || mkdir \$d; printf %s \"\$s\" > \$d/f\$i; i=\$((i + 1)); done" ;;
+    big) echo "mkdir -p $2 && i=0; while [ \$i -lt $(((remote_mib + 63) / 64)) ]; do dd if=/dev/urandom of=$2/f\$i bs=1048576 count=64 2>/dev/null; i=\$((i + 1)); done" ;;
+  esac
+}
+remote_work=$tmp/remote-work
+logged_ms() { # MESSAGE LOG: the took of MESSAGE's line in LOG (JSON lines), in ms
+  took_ms "$(echo "$2" | grep "\"$1" | sed -n 's/.*"took":"\([^"]*\)".*/\1/p')"
+}
+remote_sr() { # KIND: one copy in and one copy back by sibling-run, the times it logs
+  local log
+  rm -rf "$remote_work"; mkdir -p "$remote_work"
+  sh -c "$(remote_tree "$1" "$remote_work/in")"
+  log=$("$tmp/sibling-run" --image "$image" --label "$label" --workdir "$remote_work" --remote=true --network none \
+    --log-format json sh -c "rm -rf in && $(remote_tree "$1" out)" 2>&1 >/dev/null) || { echo "$log" >&2; fail "sibling-run --remote=true failed"; }
+  record "remote.$1.in.sr" "$(logged_ms "copied the working directory in" "$log")"
+  record "remote.$1.back.sr" "$(logged_ms "copied the working directory back" "$log")"
+  [ -d "$remote_work/out" ] && [ ! -e "$remote_work/in" ] || fail "the build's tree did not come back, or its deletion was not applied"
+  [ "$(find "$remote_work/out" -type f | wc -l)" = "$remote_count" ] || fail "sibling-run brought back $(find "$remote_work/out" -type f | wc -l) files, want $remote_count"
+  rm -rf "$remote_work"
+}
+remote_dk() { # KIND: docker cp of the same tree into a volume and out of it
+  local id t0 vol=sibling-run-bench-$$-remote
+  rm -rf "$remote_work"; mkdir -p "$remote_work"
+  sh -c "$(remote_tree "$1" "$remote_work/in")"
+  docker volume create --label "$label" "$vol" >/dev/null
+  id=$(docker create --label "$label" --network none -v "$vol:/w" "$image" sh -c "rm -rf /w/in && $(remote_tree "$1" /w/out)")
+  stamp; t0=$REPLY
+  docker cp "$remote_work/in" "$id:/w/"
+  stamp; record "remote.$1.in.dk" "$(calc "($REPLY - $t0) / 1000")"
+  docker start -a "$id" >/dev/null
+  rm -rf "$remote_work"; mkdir -p "$remote_work"
+  stamp; t0=$REPLY
+  docker cp "$id:/w/out" "$remote_work/"
+  stamp; record "remote.$1.back.dk" "$(calc "($REPLY - $t0) / 1000")"
+  [ "$(find "$remote_work/out" -type f | wc -l)" = "$remote_count" ] || fail "docker cp brought back a different number of files"
+  docker rm -v "$id" >/dev/null; docker volume rm "$vol" >/dev/null
+  rm -rf "$remote_work"
+}
+if want remote; then
+  for kind in small big; do
+    if [ $kind = small ]; then remote_count=$remote_files; else remote_count=$(((remote_mib + 63) / 64)); fi
+    note "remote: $remote_rounds alternating rounds of the $kind tree"
+    for ((r = 1; r <= remote_rounds; r++)); do
+      if ((r % 2)); then remote_sr $kind; remote_dk $kind; else remote_dk $kind; remote_sr $kind; fi
+      for way in in back; do # docker cp's time over sibling-run's: sibling-run's speed in docker cp's
+        record "remote.$kind.$way.ratio" "$(calc "$(tail -n 1 "$tmp/samples.remote.$kind.$way.dk") / $(tail -n 1 "$tmp/samples.remote.$kind.$way.sr")")"
+      done
+      dot
+    done
+    printf '\n' >&2
+  done
+  sample_load
+fi
+
 # --- the table ----------------------------------------------------------------------
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -527,3 +596,20 @@ Machine: $(nproc) CPUs, ${mem_gib} GiB memory, Docker engine $engine ($driver); 
 EOF
 fi
 
+if want remote; then
+  cat <<EOF
+
+## Remote engine, the working directory copied: $(date -u '+%Y-%m-%d %H:%M UTC')
+
+Machine: $(nproc) CPUs, ${mem_gib} GiB memory, Docker engine $engine ($driver); $("$tmp/sibling-run" version), image \`$image\`. Load average $load_before before, $load_after after (1-minute, at most $load_max between sections). sibling-run runs with \`--remote=true\` on this engine (the copy of a remote engine, without a network between); docker: \`docker cp\` of the same tree into and out of the volume of a created container.
+
+| measure | sibling-run | docker cp | docker cp / sibling-run (speed) | goal | met |
+| --- | ---: | ---: | ---: | --- | --- |
+| copy in: $remote_files files of 1 KiB in $(((remote_files + 999) / 1000)) directories, ms, median (min–max) of $remote_rounds alternating rounds | $(cell remote.small.in.sr 0) | $(cell remote.small.in.dk 0) | $(cell remote.small.in.ratio 2) | ≥ 0.9 | $(met "$(median remote.small.in.ratio) >= 0.9") |
+| copy back: the same tree, written by the build | $(cell remote.small.back.sr 0) | $(cell remote.small.back.dk 0) | $(cell remote.small.back.ratio 2) | ≥ 0.9 | $(met "$(median remote.small.back.ratio) >= 0.9") |
+| copy in: $((((remote_mib + 63) / 64) * 64)) MiB in files of 64 MiB, ms, the same | $(cell remote.big.in.sr 0) | $(cell remote.big.in.dk 0) | $(cell remote.big.in.ratio 2) | ≥ 0.9 | $(met "$(median remote.big.in.ratio) >= 0.9") |
+| copy back: the same tree, written by the build | $(cell remote.big.back.sr 0) | $(cell remote.big.back.dk 0) | $(cell remote.big.back.ratio 2) | ≥ 0.9 | $(met "$(median remote.big.back.ratio) >= 0.9") |
+
+sibling-run's times are those it logs for each copy; docker cp's are its whole command. Each round checks that the whole tree came back and that the build's deletion of the copied-in tree was applied.
+EOF
+fi

@@ -68,7 +68,7 @@ values of 6 characters or more are replaced, so that a one-character secret
 cannot turn "port 5432" into "port ********432", and a warning names each
 secret variable whose value is shorter (never the value).
 
-` + "`DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`, `DOCKER_API_VERSION` and\n`DOCKER_CONFIG`" + ` are honoured as by the docker CLI; ` + "`DOCKER_CONTEXT`" + ` is not read.
+` + "`DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_TLS`, `DOCKER_CERT_PATH`, `DOCKER_API_VERSION` and\n`DOCKER_CONFIG`" + ` are honoured as by the docker CLI (TLS: [remote-engine.md](remote-engine.md)); ` + "`DOCKER_CONTEXT`" + ` is not read.
 `)
 	for _, node := range allNodes(parser.Model.Node) {
 		if node.Hidden || (node.Type == kong.CommandNode && len(node.Flags) == 0) {

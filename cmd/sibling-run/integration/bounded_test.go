@@ -24,23 +24,7 @@ import (
 // engine, and still removes the sibling.
 func TestAnEngineThatNeverReportsTheExitDoesNotHangTheTask(t *testing.T) {
 	host := engineWithoutExitReports(t)
-	cmd := siblingRunCommand(t.TempDir(), []string{"DOCKER_HOST=" + host}, buildArgs("--stop-timeout", "1s", "sh", "-c", "echo ready; sleep 300")...)
-	stdout, stderr := newLineWatch("\n"), newLineWatch("")
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	select {
-	case <-stdout.seen:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the build printed nothing within 30s; stderr:\n%s", stderr)
-	}
+	cmd, stderr := startWithEnv(t, t.TempDir(), []string{"DOCKER_HOST=" + host}, buildArgs("--stop-timeout", "1s", "sh", "-c", "echo ready; sleep 300")...)
 	pidLabel := runner.LabelOwnerPID + "=" + strconv.Itoa(cmd.Process.Pid)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

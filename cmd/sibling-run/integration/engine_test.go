@@ -449,6 +449,31 @@ func startSiblingRun(t *testing.T, dir string, args ...string) (*exec.Cmd, *byte
 	return cmd, stderr
 }
 
+// startWithEnv starts sibling-run with env added, as siblingRunCommand
+// does, and returns once the build has printed a line; a run the test has
+// not waited for is killed when the test ends.
+func startWithEnv(t *testing.T, dir string, env []string, args ...string) (*exec.Cmd, *lineWatch) {
+	t.Helper()
+	cmd := siblingRunCommand(dir, env, args...)
+	stdout, stderr := newLineWatch("\n"), newLineWatch("")
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	select {
+	case <-stdout.seen:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the build printed nothing within 30s; stderr:\n%s", stderr)
+	}
+	return cmd, stderr
+}
+
 // startUntilFirstLine starts sibling-run with args in dir, registers stop
 // for the test's end, and returns once the build's first line (returned,
 // without its newline) has arrived; the rest of stdout is discarded.

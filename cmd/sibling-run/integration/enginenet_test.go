@@ -38,6 +38,12 @@ func reachableFromEngine(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatalf("listening on %s in the engine's network namespace %s (%s): %v", addr, netns, engineNetnsEnv, err)
 	}
+	serveForwarding(t, l, func() (net.Conn, error) { return net.Dial("tcp", addr) })
+}
+
+// serveForwarding joins each connection that l accepts to one that dial
+// makes, until t ends.
+func serveForwarding(t *testing.T, l net.Listener, dial func() (net.Conn, error)) {
 	var conns sync.WaitGroup
 	done := make(chan struct{})
 	go func() {
@@ -50,7 +56,7 @@ func reachableFromEngine(t *testing.T, addr string) {
 			conns.Add(1)
 			go func() {
 				defer conns.Done()
-				forward(in, addr)
+				forward(in, dial)
 			}()
 		}
 	}()
@@ -61,10 +67,11 @@ func reachableFromEngine(t *testing.T, addr string) {
 	})
 }
 
-// forward joins in to a new connection to addr here until either side ends.
-func forward(in net.Conn, addr string) {
+// forward joins in to a new connection that dial makes until either side
+// ends.
+func forward(in net.Conn, dial func() (net.Conn, error)) {
 	defer in.Close()
-	out, err := net.Dial("tcp", addr)
+	out, err := dial()
 	if err != nil {
 		return
 	}
@@ -76,35 +83,57 @@ func forward(in net.Conn, addr string) {
 }
 
 // listenInNetns opens a TCP listener on addr inside the network namespace at
-// path. A socket stays in the namespace it was made in, so only the thread
-// that makes it enters the namespace, and returns to its own before the
-// Go scheduler may use it again.
-func listenInNetns(path, addr string) (net.Listener, error) {
+// path.
+func listenInNetns(path, addr string) (l net.Listener, err error) {
+	err = inNetns(path, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil && l != nil {
+		l.Close()
+	}
+	return l, err
+}
+
+// dialInNetns connects to addr inside the network namespace at path.
+func dialInNetns(path, addr string) (c net.Conn, err error) {
+	err = inNetns(path, func() (err error) {
+		c, err = net.Dial("tcp", addr)
+		return err
+	})
+	if err != nil && c != nil {
+		c.Close()
+	}
+	return c, err
+}
+
+// inNetns runs f in the network namespace at path. A socket stays in the
+// namespace it was made in, so only the thread that makes it enters the
+// namespace, and returns to its own before the Go scheduler may use it
+// again.
+func inNetns(path string, f func() error) error {
 	target, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer target.Close()
 	runtime.LockOSThread()
 	own, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		runtime.UnlockOSThread()
-		return nil, err
+		return err
 	}
 	defer own.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return nil, err
+		return err
 	}
-	l, listenErr := net.Listen("tcp", addr)
+	fErr := f()
 	if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
 		// The thread stays locked, and so ends with this goroutine rather
-		// than serve others in the wrong namespace.
-		if l != nil {
-			l.Close()
-		}
-		return nil, errors.Join(listenErr, err)
+		// than serve others in the wrong namespace; what f made is of no use.
+		return errors.Join(fErr, err, errors.New("could not return to this thread's network namespace"))
 	}
 	runtime.UnlockOSThread()
-	return l, listenErr
+	return fErr
 }

@@ -35,13 +35,32 @@ type privateEngine struct {
 	api  *client.Client
 	log  string // dockerd's output, kept across restarts
 
+	setup  privateEngineSetup
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has ended
+}
+
+// privateEngineSetup is what a test adds to a private engine.
+type privateEngineSetup struct {
+	// args returns more dockerd flags; it may write their files into dir,
+	// the engine's directory.
+	args func(dir string) []string
+	// hide is a directory the engine must not see: dockerd runs in a mount
+	// namespace of its own, with an empty tmpfs over hide, and with its
+	// loopback interface up, so that it may listen on 127.0.0.1.
+	hide string
 }
 
 // startPrivateEngine starts a private engine and removes every trace of it
 // when the test ends, however the test ends.
 func startPrivateEngine(t *testing.T) *privateEngine {
+	t.Helper()
+	return startPrivateEngineWith(t, privateEngineSetup{})
+}
+
+// startPrivateEngineWith starts a private engine with setup, as
+// startPrivateEngine does.
+func startPrivateEngineWith(t *testing.T, setup privateEngineSetup) *privateEngine {
 	t.Helper()
 	// Not t.TempDir: the engine leaves mounts under it that must go first,
 	// and the unix socket paths under it must stay short.
@@ -49,7 +68,7 @@ func startPrivateEngine(t *testing.T) *privateEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &privateEngine{t: t, dir: dir, host: "unix://" + filepath.Join(dir, "docker.sock"), log: filepath.Join(dir, "dockerd.log")}
+	e := &privateEngine{t: t, dir: dir, host: "unix://" + filepath.Join(dir, "docker.sock"), log: filepath.Join(dir, "dockerd.log"), setup: setup}
 	// Checked after the engine is gone (cleanups run last first): it must
 	// not have added or removed any of the host's interfaces, docker0 above all.
 	hostLinks := hostInterfaces(t)
@@ -81,7 +100,7 @@ func (e *privateEngine) start() {
 		e.t.Fatal(err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command("/usr/sbin/dockerd",
+	args := []string{"/usr/sbin/dockerd",
 		"--config-file", filepath.Join(e.dir, "daemon.json"),
 		"--host", e.host,
 		"--data-root", filepath.Join(e.dir, "data"),
@@ -89,11 +108,23 @@ func (e *privateEngine) start() {
 		"--pidfile", filepath.Join(e.dir, "docker.pid"),
 		"--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
 		"--storage-driver", "vfs", // the only driver sure to work on any data root
-	)
+	}
+	if e.setup.args != nil {
+		args = append(args, e.setup.args(e.dir)...)
+	}
+	cloneflags := uintptr(syscall.CLONE_NEWNET)
+	if e.setup.hide != "" {
+		// The shell execs dockerd, which keeps its pid, process group and
+		// parent-death signal. Private first, so that neither the tmpfs nor
+		// dockerd's own mounts reach the host's namespace.
+		cloneflags |= syscall.CLONE_NEWNS
+		args = append([]string{"/bin/sh", "-c", `mount --make-rprivate / && mount -t tmpfs -o size=1m,mode=0755 sibling-run-hidden "$0" && /bin/busybox ip link set lo up && exec "$@"`, e.setup.hide}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so a Ctrl-C of the test reaches it only through
 	// the cleanup; and it dies with the test process if that is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWNET}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags}
 	if err := cmd.Start(); err != nil {
 		e.t.Fatalf("starting a private dockerd: %v", err)
 	}
