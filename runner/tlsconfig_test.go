@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"sibling-run/internal/testpki"
+	"sibling-run/runner/testpki"
 )
 
 func TestReadEngineTLS(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"sibling-run/internal/testpki"
+	"sibling-run/runner/testpki"
 )
 
 // tlsEnginePort is where the TLS engine listens, in its own network

@@ -18,7 +18,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
 
-	"sibling-run/internal/testpki"
+	"sibling-run/runner/testpki"
 	"sibling-run/runner"
 )
 
