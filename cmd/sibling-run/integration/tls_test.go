@@ -18,8 +18,8 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
 
-	"sibling-run/runner/testpki"
 	"sibling-run/runner"
+	"sibling-run/runner/testpki"
 )
 
 func TestRemoteEngineOverTLS(t *testing.T) {
