@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"testing"
 )
 
 // docBlock is one fenced block of a doc.
@@ -179,4 +180,37 @@ func writeExecutable(path, text string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(text), 0o755)
+}
+
+func TestDocBlocksAreFoundAndIllustrationsChecked(t *testing.T) {
+	doc := "# T\n\n```sh\necho one\n```\n\n  ```\n  host ── engine\n  sibling-run --image x true\n  ```\n\n~~~text\nscripts/             the scripts\n~~~\n\n```console\n$ sibling-run version\nsibling-run v1\n```\n"
+	blocks, err := parseDocBlocks("x.md", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		line     int
+		lang     string
+		commands bool
+		script   string
+		flagged  int
+	}
+	want := []got{
+		{4, "sh", true, "echo one\n", 0},
+		{8, "", false, "host ── engine\nsibling-run --image x true\n", 1},
+		{13, "text", false, "scripts/             the scripts\n", 0},
+		{17, "console", true, "sibling-run version\n", 2},
+	}
+	if len(blocks) != len(want) {
+		t.Fatalf("found %d blocks, want %d: %+v", len(blocks), len(want), blocks)
+	}
+	for i, b := range blocks {
+		g := got{b.line, b.lang, b.isCommands(), b.script(), len(commandLines(b))}
+		if g != want[i] {
+			t.Errorf("block %d: got %+v, want %+v", i, g, want[i])
+		}
+	}
+	if _, err := parseDocBlocks("x.md", []byte("```sh\necho never closed\n")); err == nil {
+		t.Error("an unclosed fence was not an error")
+	}
 }
