@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/docker/docker/api/types/image"
 )
 
 // The doc test: every command block of README.md, CONTRIBUTING.md and
@@ -50,6 +48,8 @@ var docBlockEntries = map[docBlockKey]docBlockEntry{
 		reason:  "scripts/test.sh is the whole suite this test is part of: instead, check that CI (.ci/run) runs exactly that command, with go test's -v",
 		replace: [][2]string{{"scripts/test.sh", "grep -qx 'exec scripts/test.sh -v' .ci/run"}},
 	},
+	{"README.md", "install -m 0644 scripts/systemd/*.service /etc/systemd/system/"}:          {reason: systemdStandInReason},
+	{"docs/agent-host.md", "install -m 0644 scripts/systemd/*.service /etc/systemd/system/"}: {reason: systemdStandInReason},
 	{"README.md", `CGO_ENABLED=0 go build -ldflags "-s -w -X main.version=$(git describe --always)" -o /usr/local/bin/sibling-run ./cmd/sibling-run`}: {
 		reason:  "-it needs a terminal on stdin: script(1) gives it one, and `exit` is typed into the shell",
 		replace: [][2]string{{"sibling-run -it --image golang:1.26 sh", "printf 'exit\\n' | script -qefc 'sibling-run -it --image golang:1.26 sh' /dev/null"}},
@@ -76,6 +76,11 @@ trap '[ -z "${d:-}" ] || [ ! -d "$d" ] || scripts/docker29-service.sh stop "$d"'
 		env:     []string{"BENCH_ROWS=lifecycle", "BENCH_PAIRS=1"},
 	},
 }
+
+// systemdStandInReason is what the systemd blocks run against.
+const systemdStandInReason = "no systemd here (PID 1 is not systemd): systemctl is the test's stand-in (systemctlStandIn), " +
+	"which checks the installed units with systemd-analyze verify and does what enable --now and restart would start " +
+	"with scripts/agent.sh (up; stop and up), reading the units' agent.env; the units' own Exec lines do not run"
 
 // docBlockTimeout bounds one block: the longest, the demo, takes about two
 // minutes with its images built; a block that hangs (waits for input, a
@@ -321,28 +326,11 @@ func (h *docHarness) environment(t *testing.T) []string {
 	return env
 }
 
-// writeProject makes ~/src/project: a module with a dependency, tests, a
-// package without tests, and a test of the services (-tags integration);
-// its modules go into $HOME/go/pkg/mod, where caches.md finds them.
+// writeProject makes ~/src/project: writeGoProject's module, and a test of
+// the services of docs/services.md (-tags integration); its modules go into
+// $HOME/go/pkg/mod, where caches.md finds them.
 func (h *docHarness) writeProject(t *testing.T) {
-	p := h.project
-	mustWrite(t, filepath.Join(p, "go.mod"), "module example.com/project\n\ngo 1.22\n\nrequire github.com/rs/zerolog v1.35.1\n", 0o644)
-	mustWrite(t, filepath.Join(p, "main.go"), `package main
-
-import (
-	"os"
-
-	"github.com/rs/zerolog"
-)
-
-func main() {
-	log := zerolog.New(os.Stdout)
-	log.Info().Msg("hello")
-}
-`, 0o644)
-	mustWrite(t, filepath.Join(p, "main_test.go"), "package main\n\nimport \"testing\"\n\nfunc TestHello(t *testing.T) { main() }\n", 0o644)
-	mustWrite(t, filepath.Join(p, "extra", "extra.go"), "package extra\n\n// One is in a package without tests.\nfunc One() int { return 1 }\n", 0o644)
-	mustWrite(t, filepath.Join(p, "services_test.go"), `//go:build integration
+	mustWrite(t, filepath.Join(h.project, "services_test.go"), `//go:build integration
 
 package main
 
@@ -352,7 +340,6 @@ import (
 	"time"
 )
 
-// The services of docs/services.md answer at their aliases.
 func TestServices(t *testing.T) {
 	for _, addr := range []string{"postgres:5432", "cache:6379"} {
 		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
@@ -363,14 +350,7 @@ func TestServices(t *testing.T) {
 	}
 }
 `, 0o644)
-	for _, args := range [][]string{{"mod", "tidy"}, {"mod", "download", "all"}} {
-		cmd := exec.Command("go", args...)
-		cmd.Dir = p
-		cmd.Env = append(os.Environ(), "GOMODCACHE="+filepath.Join(h.home, "go", "pkg", "mod"), "GOFLAGS=-modcacherw", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s in the project: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	writeGoProject(t, h.project, filepath.Join(h.home, "go", "pkg", "mod"))
 }
 
 // run runs one block and fails t, with all a reader needs, if it fails.
@@ -449,18 +429,13 @@ func (h *docHarness) removeAgents(t *testing.T) {
 // the registry's) and the agent image's Go stages left by the builder.
 func (h *docHarness) removeImages(t *testing.T) {
 	ctx := context.Background()
-	list, err := api.ImageList(ctx, image.ListOptions{})
-	if err != nil {
-		t.Errorf("listing images: %v", err)
-		return
+	prefixes := []string{h.namespace + "/"}
+	if h.registry != nil {
+		prefixes = append(prefixes, h.registry.addr+"/")
 	}
-	for _, img := range list {
-		for _, tag := range img.RepoTags {
-			if strings.HasPrefix(tag, h.namespace+"/") || h.registry != nil && strings.HasPrefix(tag, h.registry.addr+"/") {
-				if _, err := api.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true}); err != nil {
-					t.Errorf("removing %s: %v", tag, err)
-				}
-			}
+	for _, prefix := range prefixes {
+		if _, err := removeImagesTagged(ctx, prefix); err != nil {
+			t.Error(err)
 		}
 	}
 	if err := removeGoStages(ctx); err != nil {
