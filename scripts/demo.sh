@@ -31,7 +31,10 @@
 #
 # Usage: scripts/demo.sh [--keep] [--clean]
 # Environment: GO (the go command; default: go on PATH, else
-# /usr/local/go/bin/go), BUSYBOX (the static busybox; default /bin/busybox).
+# /usr/local/go/bin/go), BUSYBOX (the static busybox; default /bin/busybox),
+# DEMO_NAME (the pair's N: bamboo-agent.N; default demo) and
+# DEMO_IMAGE_NAMESPACE (the images' NAMESPACE/go:local; default sibling-run),
+# for a demo beside another (the doc test's).
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -47,15 +50,21 @@ for arg in "$@"; do
 done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-export BUSYBOX_IMAGE=sibling-run/busybox:local
-export GO_IMAGE=sibling-run/go:local
-export AGENT_BASE_IMAGE=sibling-run/bamboo-agent-base:standin
-export AGENT_IMAGE=sibling-run/bamboo-agent:local
-export AGENT_DATA_IMAGE=sibling-run/bamboo-agent-data:local
+# Names of its own (not AGENT_IMAGE and the like, which a shell that read a
+# real agent's agent.env has set): a demo never replaces a real agent's image.
+images=${DEMO_IMAGE_NAMESPACE:-sibling-run}
+name=${DEMO_NAME:-demo}
+[[ $images =~ ^[a-z0-9][a-z0-9._-]*$ && $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] ||
+  { echo "demo.sh: DEMO_IMAGE_NAMESPACE must be an image name's first part and DEMO_NAME a container name's suffix" >&2; exit 2; }
+export BUSYBOX_IMAGE=$images/busybox:local
+export GO_IMAGE=$images/go:local
+export AGENT_BASE_IMAGE=$images/bamboo-agent-base:standin
+export AGENT_IMAGE=$images/bamboo-agent:local
+export AGENT_DATA_IMAGE=$images/bamboo-agent-data:local
 # The stand-in agent only prints the server it was given; nothing is contacted.
 export BAMBOO_SERVER=https://bamboo.example.com AGENT_PULL=never AGENT_STOP_TIMEOUT=10
-agent=bamboo-agent.demo
-data=bamboo-agent-data.demo
+agent=bamboo-agent.$name
+data=bamboo-agent-data.$name
 build_key=DEMO-HELLO-JOB1
 build_dir=/var/atlassian/application-data/bamboo-agent/xml-data/build-dir
 work=$build_dir/$build_key
@@ -98,9 +107,9 @@ descends_from() {
 cleanup() {
   status=$?
   if $keep; then
-    step "kept $agent and $data (remove them with: scripts/agent.sh down demo)"
+    step "kept $agent and $data (remove them with: scripts/agent.sh down $name)"
   else
-    "$here/scripts/agent.sh" down demo >/dev/null || status=1
+    "$here/scripts/agent.sh" down "$name" >/dev/null || status=1
     caches=$(docker volume ls -q --filter label=sibling-run.cache=true --filter label=demo=sibling-run 2>/dev/null || true)
     # shellcheck disable=SC2086 # one name a word
     [ -z "$caches" ] || docker volume rm $caches >/dev/null || status=1
@@ -137,8 +146,8 @@ t0=$SECONDS
 AGENT_IMAGE_VERSION=demo "$here/scripts/agent-images.sh" | sed 's/^/    /'
 step "images ready in $((SECONDS - t0))s"
 
-step "starting the data container and the agent, as on a build host: scripts/agent.sh up demo"
-"$here/scripts/agent.sh" up demo | sed 's/^/    /'
+step "starting the data container and the agent, as on a build host: scripts/agent.sh up $name"
+"$here/scripts/agent.sh" up "$name" | sed 's/^/    /'
 docker logs "$agent" 2>&1 | sed 's/^/    agent: /'
 
 step "checking out the sample project into the agent's build directory $work"

@@ -97,6 +97,11 @@ while IFS=: read -r file func; do
   echo "ok   $target ($inputs inputs)"
 done < <(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' cmd runner | sort)
 
+# Docker Engine 29 is built (once, into ~/.cache) before the first pass:
+# its doc test (docs/engines.md's block) starts it.
+echo "==> Docker Engine 29: building it unless it is built"
+scripts/docker29-service.sh build
+
 # The engine tests take minutes; go test's default limit of 10 minutes per
 # package would cut them short on a loaded machine. SIBLING_RUN_TEST_ENGINE
 # makes the tests check that the engine is the one each pass means: the

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestAgentPairRunsBambooBuildsInSiblings(t *testing.T) {
 	n := "e2e-" + runID
 	agent, data := "bamboo-agent."+n, "bamboo-agent-data."+n
 	images := agentPairImages{
-		goImage:   "sibling-run-test/go:" + runID,
+		goImage:   projectGoImage(t),
 		base:      "sibling-run-test/agent-base:" + runID,
 		agent:     "sibling-run-test/bamboo-agent:" + runID,
 		agentNext: "sibling-run-test/bamboo-agent:" + runID + "-next",
@@ -183,37 +184,61 @@ func TestAgentPairRunsBambooBuildsInSiblings(t *testing.T) {
 // the builder's intermediate images of the agent image's Go stage.
 type agentPairImages struct{ goImage, base, agent, agentNext, data string }
 
+// The Go image itself is shared (projectGoImage) and goes in tearDown.
 func (im agentPairImages) remove(t *testing.T) {
 	ctx := context.Background()
-	goID := ""
-	if info, err := api.ImageInspect(ctx, im.goImage); err == nil {
-		goID = info.ID
-	}
-	tags := []string{im.agentNext, im.agent, im.data, im.base, im.goImage}
+	tags := []string{im.agentNext, im.agent, im.data, im.base}
 	for _, tag := range tags {
 		_, _ = api.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
 	}
-	if goID == "" {
-		return
+	if err := removeGoStages(ctx); err != nil {
+		t.Error(err)
 	}
-	// The legacy builder leaves the Go stage as an untagged image whose
-	// ancestors include the Go image.
-	dangling, err := api.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("dangling", "true"))})
-	if err != nil {
-		t.Errorf("listing untagged images: %v", err)
-		return
-	}
-	for _, img := range dangling {
-		if descendsFrom(ctx, img.ID, goID) {
-			_, _ = api.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
-		}
-	}
-	_, _ = api.ImageRemove(ctx, goID, image.RemoveOptions{PruneChildren: true})
-	for _, id := range append([]string{goID}, tags...) {
+	for _, id := range tags {
 		if _, err := api.ImageInspect(ctx, id); err == nil {
 			t.Errorf("image %s is still there after the test", id)
 		}
 	}
+}
+
+// goImageTag is the project's Go image of this run (projectGoImage).
+var goImageTag = "sibling-run-test/go:" + runID
+
+var goImageBuild sync.Mutex
+
+// projectGoImage is the project's Go image (scripts/go-image.sh, with the
+// standard library prebuilt, as sibling-run/go:local), built once for the
+// tests that use it (the agent pair, the docs) and removed by tearDown: it
+// takes minutes to build.
+func projectGoImage(t *testing.T) string {
+	t.Helper()
+	goImageBuild.Lock()
+	defer goImageBuild.Unlock()
+	if !imagePresent(t, goImageTag) {
+		started := time.Now()
+		script(t, []string{"IMAGE_LABEL=" + testLabel}, "go-image.sh", goImageTag)
+		t.Logf("built the Go image %s in %s", goImageTag, time.Since(started).Round(time.Second))
+	}
+	return goImageTag
+}
+
+// removeGoStages removes the untagged images on top of the Go image that
+// the legacy builder leaves of the agent image's Go stage.
+func removeGoStages(ctx context.Context) error {
+	info, err := api.ImageInspect(ctx, goImageTag)
+	if err != nil {
+		return nil
+	}
+	dangling, err := api.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("dangling", "true"))})
+	if err != nil {
+		return fmt.Errorf("listing untagged images: %w", err)
+	}
+	for _, img := range dangling {
+		if img.ID != info.ID && descendsFrom(ctx, img.ID, info.ID) {
+			_, _ = api.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
+		}
+	}
+	return nil
 }
 
 func descendsFrom(ctx context.Context, id, ancestor string) bool {

@@ -209,7 +209,10 @@ func tearDown(ctx context.Context) []string {
 			_ = api.NetworkRemove(ctx, id)
 		}
 	}
-	for _, tag := range []string{agentImage, busyboxImage} {
+	if err := removeGoStages(ctx); err != nil {
+		left = append(left, "("+err.Error()+")")
+	}
+	for _, tag := range []string{goImageTag, agentImage, busyboxImage} {
 		_, _ = api.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
 	}
 	return left

@@ -30,37 +30,10 @@ func TestGoImageBuildsAModuleWithDependenciesFromItsCache(t *testing.T) {
 	// No prebuilt standard library: the cache volume holds what the builds compile.
 	script(t, []string{"GO_IMAGE_PREBUILD=", "IMAGE_LABEL=" + testLabel}, "go-image.sh", goImage)
 
-	// A small real project: zerolog, a dependency of sibling-run itself,
-	// with its own dependencies.
 	dir := t.TempDir()
 	project := filepath.Join(dir, "project")
-	mustWrite(t, filepath.Join(project, "go.mod"), "module example.com/logdemo\n\ngo 1.22\n\nrequire github.com/rs/zerolog v1.35.1\n", 0o644)
-	mustWrite(t, filepath.Join(project, "main.go"), `package main
-
-import (
-	"os"
-
-	"github.com/rs/zerolog"
-)
-
-func main() {
-	log := zerolog.New(os.Stdout)
-	log.Info().Str("built", "with its dependencies").Msg("hello")
-}
-`, 0o644)
-	mustWrite(t, filepath.Join(project, "main_test.go"), "package main\n\nimport \"testing\"\n\nfunc TestHello(t *testing.T) { main() }\n", 0o644)
-	mustWrite(t, filepath.Join(project, "extra", "extra.go"), "package extra\n\n// Untested is in a package without tests.\nfunc Untested() int { return 1 }\n", 0o644)
 	modcache := filepath.Join(dir, "modcache")
-	hostGo := func(args ...string) {
-		cmd := exec.Command("go", args...)
-		cmd.Dir = project
-		cmd.Env = append(os.Environ(), "GOMODCACHE="+modcache, "GOFLAGS=-modcacherw", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s on this host: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	hostGo("mod", "tidy")
-	hostGo("mod", "download", "all")
+	writeGoProject(t, project, modcache)
 	proxyDir := filepath.Join(modcache, "cache", "download")
 	// The build runs as the project's owner, as the agent's user would be.
 	if out, err := exec.Command("chown", "-R", "2005:2005", project).CombinedOutput(); err != nil {
@@ -92,5 +65,38 @@ func main() {
 			}
 			t.Logf("first build %s, second %s (from the cache)", first.took.Round(100e6), second.took.Round(100e6))
 		})
+	}
+}
+
+// writeGoProject makes a small real Go module in dir: zerolog, a dependency
+// of sibling-run itself, with its own dependencies; a test; a package
+// without tests. Its main prints a JSON line with "built":"with its
+// dependencies". The modules go into modcache, whose cache/download is a
+// GOPROXY directory for builds that cannot reach the module proxy.
+func writeGoProject(t *testing.T, dir, modcache string) {
+	t.Helper()
+	mustWrite(t, filepath.Join(dir, "go.mod"), "module example.com/logdemo\n\ngo 1.22\n\nrequire github.com/rs/zerolog v1.35.1\n", 0o644)
+	mustWrite(t, filepath.Join(dir, "main.go"), `package main
+
+import (
+	"os"
+
+	"github.com/rs/zerolog"
+)
+
+func main() {
+	log := zerolog.New(os.Stdout)
+	log.Info().Str("built", "with its dependencies").Msg("hello")
+}
+`, 0o644)
+	mustWrite(t, filepath.Join(dir, "main_test.go"), "package main\n\nimport \"testing\"\n\nfunc TestHello(t *testing.T) { main() }\n", 0o644)
+	mustWrite(t, filepath.Join(dir, "extra", "extra.go"), "package extra\n\n// Untested is in a package without tests.\nfunc Untested() int { return 1 }\n", 0o644)
+	for _, args := range [][]string{{"mod", "tidy"}, {"mod", "download", "all"}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOMODCACHE="+modcache, "GOFLAGS=-modcacherw", "GOWORK=off")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s on this host: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }

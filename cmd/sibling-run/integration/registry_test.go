@@ -121,20 +121,34 @@ func freeLoopbackAddr(t *testing.T) string {
 // removeRegistryImages removes every image tagged from the registry at addr;
 // one still there after the test's own cleanup is a leak, and fails it.
 func removeRegistryImages(t *testing.T, addr string) {
-	ctx := context.Background()
+	removed, err := removeImagesTagged(context.Background(), addr+"/")
+	if err != nil {
+		t.Error(err)
+	}
+	for _, tag := range removed {
+		t.Errorf("image %s was left behind (now removed)", tag)
+	}
+}
+
+// removeImagesTagged removes every tag that starts with prefix and returns
+// the tags it found.
+func removeImagesTagged(ctx context.Context, prefix string) ([]string, error) {
 	list, err := api.ImageList(ctx, image.ListOptions{})
 	if err != nil {
-		t.Errorf("listing images: %v", err)
-		return
+		return nil, fmt.Errorf("listing images: %w", err)
 	}
+	var found []string
 	for _, img := range list {
 		for _, tag := range img.RepoTags {
-			if strings.HasPrefix(tag, addr+"/") {
-				t.Errorf("image %s was left behind (now removed)", tag)
-				_, _ = api.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
+			if strings.HasPrefix(tag, prefix) {
+				found = append(found, tag)
+				if _, err := api.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+					return found, fmt.Errorf("removing %s: %w", tag, err)
+				}
 			}
 		}
 	}
+	return found, nil
 }
 
 // ref is the registry's name for the test image with tag.
