@@ -37,7 +37,12 @@ type docBlockEntry struct {
 	replace [][2]string // old → new in the block as written; each old must occur
 	before  string      // lines run before the block, in the same shell
 	env     []string    // added to the block's environment
-	dir     string      // "scratch": a new empty directory instead of the default
+	dir     string      // "scratch": a new empty directory instead of the default; "project": the Go project
+	// tlsEngine starts an engine over TCP with TLS for the block (the TLS
+	// tests' private one, with the block's images loaded) and gives the
+	// block its address and client certificates as $DOC_TLS_HOST and
+	// $DOC_TLS_CERTS.
+	tlsEngine bool
 }
 
 // docBlockEntries are the blocks that cannot run with the generic
@@ -69,6 +74,13 @@ var docBlockEntries = map[docBlockKey]docBlockEntry{
 			"go test -count=1 -timeout 30m -run '^TestBindModeSharesTheWorkdirAtItsOwnPath$' ./cmd/sibling-run/integration/"}},
 		before: `scripts/docker29-service.sh build >/dev/null
 trap '[ -z "${d:-}" ] || [ ! -d "$d" ] || scripts/docker29-service.sh stop "$d"' EXIT`,
+	},
+	{"README.md", "DOCKER_HOST=tcp://builder.example.internal:2376 DOCKER_TLS_VERIFY=1 \\"}: {
+		reason:    "a build on a remote engine: the TLS tests' private engine, which cannot see the project, stands in for builder.example.internal, with the project's Go image loaded",
+		replace:   [][2]string{{"tcp://builder.example.internal:2376", "$DOC_TLS_HOST"}, {"/etc/sibling-run/tls", "$DOC_TLS_CERTS"}},
+		env:       []string{"SIBLING_RUN_NETWORK=none"},
+		dir:       "project",
+		tlsEngine: true,
 	},
 	{"docs/performance.md", "scripts/bench.sh > bench.md          # about 13 minutes with the defaults"}: {
 		reason:  "the full table takes 13 minutes: both lines run the lifecycle row only, with one pair; the table goes to a temporary directory, not into the checkout",
@@ -368,8 +380,14 @@ func (h *docHarness) run(t *testing.T, b docBlock) time.Duration {
 	switch {
 	case entry.dir == "scratch":
 		dir = t.TempDir()
-	case strings.HasPrefix(b.firstLine(), "sibling-run "):
+	case entry.dir == "project" || strings.HasPrefix(b.firstLine(), "sibling-run "):
 		dir = h.project
+	}
+	env := append(h.env[:len(h.env):len(h.env)], entry.env...)
+	if entry.tlsEngine {
+		e := startTLSEngine(t)
+		e.loadImage(h.golang)
+		env = append(env, "DOC_TLS_HOST="+e.host, "DOC_TLS_CERTS="+e.certs)
 	}
 	if hasEntry {
 		t.Logf("%s: %s", b.where(), entry.reason)
@@ -378,7 +396,7 @@ func (h *docHarness) run(t *testing.T, b docBlock) time.Duration {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = append(h.env[:len(h.env):len(h.env)], entry.env...)
+	cmd.Env = env
 	cmd.WaitDelay = 10 * time.Second // a background child that keeps the output open
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
