@@ -73,15 +73,9 @@ func reapNetworks(ctx context.Context, api Engine, me owner, scope reapScope, dr
 		if !ownerGone(ctx, api, me, o, n.Created.Unix()) {
 			continue
 		}
-		if !dryRun {
-			err := api.NetworkRemove(ctx, n.ID)
-			if cerrdefs.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				log.Warn().Err(err).Str("network", n.Name).Msg("keeping an orphaned build network for now")
-				continue
-			}
+		if !removeOrphan(dryRun, func() error { return api.NetworkRemove(ctx, n.ID) },
+			log.Warn().Str("network", n.Name), "keeping an orphaned build network for now") {
+			continue
 		}
 		reaped = append(reaped, Reaped{ID: n.ID, Name: n.Name, Owner: o.String(), BuildKey: n.Labels[LabelBuildKey], Network: true})
 	}

@@ -170,3 +170,18 @@ func firstName(names []string) string {
 	}
 	return names[0]
 }
+
+// removeOrphan removes an orphan that reap found, unless dryRun, and tells
+// whether it is (or, dry, would be) gone: false when someone else removed it
+// first, or when removing it failed, which warn says with why, for the
+// next reap to try again.
+func removeOrphan(dryRun bool, remove func() error, warn *zerolog.Event, why string) bool {
+	if dryRun {
+		return true
+	}
+	err := remove()
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		warn.Err(err).Msg(why)
+	}
+	return err == nil
+}

@@ -122,15 +122,9 @@ func reapRunVolumes(ctx context.Context, api Engine, me owner, scope reapScope, 
 		if !ownerGone(ctx, api, me, o, volumeCreated(v.CreatedAt)) {
 			continue
 		}
-		if !dryRun {
-			err := api.VolumeRemove(ctx, v.Name, false)
-			if cerrdefs.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				log.Warn().Err(err).Str("volume", v.Name).Msg("keeping an orphaned working-directory volume for now")
-				continue
-			}
+		if !removeOrphan(dryRun, func() error { return api.VolumeRemove(ctx, v.Name, false) },
+			log.Warn().Str("volume", v.Name), "keeping an orphaned working-directory volume for now") {
+			continue
 		}
 		reaped = append(reaped, Reaped{ID: v.Name, Name: v.Name, Owner: o.String(), BuildKey: v.Labels[LabelBuildKey], Volume: true})
 	}

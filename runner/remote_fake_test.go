@@ -17,7 +17,6 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"sibling-run/runner/internal/fakeengine"
@@ -247,7 +246,7 @@ func TestRemoteCopyBackFailure(t *testing.T) {
 	for _, code := range []int64{0, 3} {
 		workdir := t.TempDir()
 		e, v := remoteEngine(t, workdir, &fakeengine.Build{ExitCode: code})
-		e.Fail("CopyFromContainer", client.ErrorConnectionFailed("tcp://builder.test:2376"))
+		e.Fail("CopyFromContainer", fakeengine.ConnectionFailed("tcp://builder.test:2376"))
 		r := newFakeRun()
 		res, err := Run(context.Background(), e, remoteConfig(r, workdir))
 		switch {

@@ -84,27 +84,28 @@ func forward(in net.Conn, dial func() (net.Conn, error)) {
 
 // listenInNetns opens a TCP listener on addr inside the network namespace at
 // path.
-func listenInNetns(path, addr string) (l net.Listener, err error) {
-	err = inNetns(path, func() (err error) {
-		l, err = net.Listen("tcp", addr)
-		return err
-	})
-	if err != nil && l != nil {
-		l.Close()
-	}
-	return l, err
+func listenInNetns(path, addr string) (net.Listener, error) {
+	return openInNetns(path, func() (net.Listener, error) { return net.Listen("tcp", addr) })
 }
 
 // dialInNetns connects to addr inside the network namespace at path.
-func dialInNetns(path, addr string) (c net.Conn, err error) {
+func dialInNetns(path, addr string) (net.Conn, error) {
+	return openInNetns(path, func() (net.Conn, error) { return net.Dial("tcp", addr) })
+}
+
+// openInNetns opens a socket with open inside the network namespace at path,
+// where it stays; it is closed again when entering or leaving failed.
+func openInNetns[T io.Closer](path string, open func() (T, error)) (sock T, err error) {
+	opened := false
 	err = inNetns(path, func() (err error) {
-		c, err = net.Dial("tcp", addr)
+		sock, err = open()
+		opened = err == nil
 		return err
 	})
-	if err != nil && c != nil {
-		c.Close()
+	if err != nil && opened {
+		sock.Close()
 	}
-	return c, err
+	return sock, err
 }
 
 // inNetns runs f in the network namespace at path. A socket stays in the
