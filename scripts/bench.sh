@@ -474,7 +474,9 @@ fi
 # each copy; docker cp's are its whole command. Copy in: the tree is in the
 # working directory before the build; copy back: the build deletes it and
 # writes another as big, which comes back, and the deletion is applied
-# (for docker cp, by rm -rf after it).
+# (for docker cp, by rm -rf after it). Each copy starts from written-back
+# disks (sync before it, and at the build's end), so that neither tool pays
+# for the writeback of what the other, or the round before, wrote.
 remote_tree() { # KIND DIR: a script for sh that writes the small or the big tree into DIR
   case $1 in
     # printf is a builtin: no fork per file, so the tree is written in seconds.
@@ -490,8 +492,9 @@ remote_sr() { # KIND: one copy in and one copy back by sibling-run, the times it
   local log
   rm -rf "$remote_work"; mkdir -p "$remote_work"
   sh -c "$(remote_tree "$1" "$remote_work/in")"
+  sync
   log=$("$tmp/sibling-run" --image "$image" --label "$label" --workdir "$remote_work" --remote=true --network none \
-    --log-format json sh -c "rm -rf in && $(remote_tree "$1" out)" 2>&1 >/dev/null) || { echo "$log" >&2; fail "sibling-run --remote=true failed"; }
+    --log-format json sh -c "rm -rf in && $(remote_tree "$1" out) && sync" 2>&1 >/dev/null) || { echo "$log" >&2; fail "sibling-run --remote=true failed"; }
   record "remote.$1.in.sr" "$(logged_ms "copied the working directory in" "$log")"
   record "remote.$1.back.sr" "$(logged_ms "copied the working directory back" "$log")"
   if [ ! -d "$remote_work/out" ] || [ -e "$remote_work/in" ]; then fail "the build's tree did not come back, or its deletion was not applied"; fi
@@ -503,7 +506,8 @@ remote_dk() { # KIND: docker cp of the same tree into a volume and out of it
   rm -rf "$remote_work"; mkdir -p "$remote_work"
   sh -c "$(remote_tree "$1" "$remote_work/in")"
   docker volume create --label "$label" "$vol" >/dev/null
-  id=$(docker create --label "$label" --network none -v "$vol:/w" "$image" sh -c "rm -rf /w/in && $(remote_tree "$1" /w/out)")
+  id=$(docker create --label "$label" --network none -v "$vol:/w" "$image" sh -c "rm -rf /w/in && $(remote_tree "$1" /w/out) && sync")
+  sync
   stamp; t0=$REPLY
   docker cp "$remote_work/in" "$id:/w/"
   stamp; record "remote.$1.in.dk" "$(calc "($REPLY - $t0) / 1000")"
